@@ -8,13 +8,7 @@ import { NimbusError } from '../../errors/nimbus-error.ts';
 
 export type LayoutErrorCode = 'MEMORY_SIZE_INVALID' | 'MEMORY_SIZE_UNALIGNED' | 'MEMORY_TOO_SMALL' | 'RAM_LAYOUT_INVALID';
 
-export class LayoutError extends NimbusError {
-  declare readonly code: LayoutErrorCode;
-
-  constructor(code: LayoutErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-  }
-}
+export class LayoutError extends NimbusError<LayoutErrorCode> {}
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
