@@ -1,0 +1,141 @@
+/*
+ * ACPI table access for the Nimbus test guests (see acpi.h). Byte sums run at CPL3 through run_user, where PVM
+ * executes natively; everything else here is a handful of loads at CPL0.
+ */
+#include "acpi.h"
+#include "lapic.h"
+
+#define SLP_TYP_S5 5
+#define SLP_TYP_SHIFT 2
+#define SLP_EN (1u << 5)
+
+static uint64_t user_byte_sum(uint64_t address, uint64_t length) {
+    const uint8_t *bytes = (const uint8_t *)address;
+    uint8_t sum = 0;
+    for (uint64_t i = 0; i < length; i++) sum = (uint8_t)(sum + bytes[i]);
+    return sum;
+}
+
+int acpi_checksum_ok(const void *table, uint32_t length) {
+    return run_user(user_byte_sum, (uint64_t)table, length) == 0;
+}
+
+const struct acpi_rsdp *acpi_rsdp_at(uint64_t address) {
+    if (address == 0 || !identity_mapped(address, sizeof(struct acpi_rsdp))) return NULL;
+    const struct acpi_rsdp *rsdp = (const struct acpi_rsdp *)address;
+    if (!bytes_equal(rsdp->signature, "RSD PTR ", 8)) return NULL;
+    return rsdp;
+}
+
+const struct acpi_header *acpi_table_at(uint64_t address) {
+    if (address == 0 || !identity_mapped(address, sizeof(struct acpi_header))) return NULL;
+    const struct acpi_header *table = (const struct acpi_header *)address;
+    if (table->length < sizeof(struct acpi_header) || table->length > ACPI_MAX_TABLE_LENGTH) return NULL;
+    if (!identity_mapped(address, table->length)) return NULL;
+    return table;
+}
+
+int acpi_root_init(const struct acpi_rsdp *rsdp, struct acpi_root *root) {
+    const struct acpi_header *xsdt = rsdp->revision >= 2 ? acpi_table_at(rsdp->xsdt_address) : NULL;
+    if (xsdt) {
+        root->table = xsdt;
+        root->entry_size = 8;
+    } else {
+        root->table = acpi_table_at(rsdp->rsdt_address);
+        root->entry_size = 4;
+    }
+    if (!root->table) return 0;
+    root->count = (root->table->length - sizeof(struct acpi_header)) / root->entry_size;
+    return 1;
+}
+
+uint64_t acpi_root_entry(const struct acpi_root *root, unsigned index) {
+    const uint8_t *entry = (const uint8_t *)root->table + sizeof(struct acpi_header) + index * root->entry_size;
+    return root->entry_size == 8 ? load_u64(entry) : load_u32(entry);
+}
+
+const struct acpi_header *acpi_find(const struct acpi_root *root, const char signature[4]) {
+    for (unsigned i = 0; i < root->count; i++) {
+        const struct acpi_header *table = acpi_table_at(acpi_root_entry(root, i));
+        if (table && bytes_equal(table->signature, signature, 4)) return table;
+    }
+    return NULL;
+}
+
+uint64_t acpi_fadt_dsdt(const struct acpi_header *fadt) {
+    const uint8_t *bytes = (const uint8_t *)fadt;
+    if (fadt->length >= FADT_X_DSDT + 8) {
+        uint64_t x_dsdt = load_u64(bytes + FADT_X_DSDT);
+        if (x_dsdt != 0) return x_dsdt;
+    }
+    return load_u32(bytes + FADT_DSDT);
+}
+
+const uint8_t *madt_next_entry(const struct acpi_header *madt, const uint8_t *previous) {
+    const uint8_t *start = (const uint8_t *)madt;
+    const uint8_t *end = start + madt->length;
+    const uint8_t *entry = previous ? previous + previous[1] : start + MADT_ENTRIES;
+    if (entry >= end) return NULL;
+    if (end - entry < 2 || entry[1] < 2 || entry[1] > end - entry) panic("madt: entry length overruns the table");
+    return entry;
+}
+
+int madt_entry_cpu(const uint8_t *entry, struct madt_cpu *cpu) {
+    if (entry[0] == MADT_TYPE_LOCAL_APIC && entry[1] >= 8) {
+        *cpu = (struct madt_cpu){.apic_id = entry[3], .uid = entry[2], .flags = load_u32(entry + 4), .x2apic = 0};
+        return 1;
+    }
+    if (entry[0] == MADT_TYPE_LOCAL_X2APIC && entry[1] >= 16) {
+        *cpu = (struct madt_cpu){
+            .apic_id = load_u32(entry + 4), .uid = load_u32(entry + 12), .flags = load_u32(entry + 8), .x2apic = 1};
+        return 1;
+    }
+    return 0;
+}
+
+static void gas_write(const struct acpi_gas *gas, uint64_t value) {
+    /* Access size 0 (undefined): derive it from the register width. */
+    unsigned access_size = gas->access_size;
+    if (access_size == 0) access_size = gas->bit_width <= 8 ? 1u : gas->bit_width <= 16 ? 2u : 3u;
+    value <<= gas->bit_offset;
+    if (gas->space_id == ACPI_SPACE_IO) {
+        if (gas->address > 0xffff) panic("fadt: SLEEP_CONTROL_REG I/O port above 0xffff");
+        uint16_t port = (uint16_t)gas->address;
+        if (access_size == 1)
+            outb(port, (uint8_t)value);
+        else if (access_size == 2)
+            outw(port, (uint16_t)value);
+        else if (access_size == 3)
+            outl(port, (uint32_t)value);
+        else
+            panic("fadt: SLEEP_CONTROL_REG has an unsupported I/O access size");
+    } else if (gas->space_id == ACPI_SPACE_MEMORY) {
+        if (!identity_mapped(gas->address, 8)) panic("fadt: SLEEP_CONTROL_REG above 4 GiB");
+        if (access_size == 1)
+            *(volatile uint8_t *)gas->address = (uint8_t)value;
+        else if (access_size == 2)
+            *(volatile uint16_t *)gas->address = (uint16_t)value;
+        else if (access_size == 3)
+            *(volatile uint32_t *)gas->address = (uint32_t)value;
+        else if (access_size == 4)
+            *(volatile uint64_t *)gas->address = value;
+        else
+            panic("fadt: SLEEP_CONTROL_REG has an unsupported access size");
+    } else {
+        panic("fadt: SLEEP_CONTROL_REG is neither system memory nor system I/O");
+    }
+}
+
+void acpi_power_off(const struct acpi_header *fadt) {
+    const uint8_t *bytes = (const uint8_t *)fadt;
+    if (fadt->length < FADT_SLEEP_STATUS_REG) panic("fadt: too short to hold SLEEP_CONTROL_REG");
+    if (!(load_u32(bytes + FADT_FLAGS) & FADT_FLAG_HW_REDUCED_ACPI))
+        panic("fadt: not hardware-reduced; PM1 control block power-off is not supported");
+    struct acpi_gas sleep_control;
+    __builtin_memcpy(&sleep_control, bytes + FADT_SLEEP_CONTROL_REG, sizeof sleep_control);
+    if (sleep_control.address == 0) panic("fadt: SLEEP_CONTROL_REG is empty");
+    gas_write(&sleep_control, (SLP_TYP_S5 << SLP_TYP_SHIFT) | SLP_EN);
+    uint64_t deadline = ticks_now() + TICKS_PER_SECOND;
+    while (ticks_now() < deadline) wait_for_interrupt();
+    panic("power-off: still running 1 s after writing SLEEP_CONTROL_REG");
+}
