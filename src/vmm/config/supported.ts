@@ -1,0 +1,100 @@
+/**
+ * What Nimbus implements today, and the one place that rejects everything else with "`--<option>` is not supported by
+ * Nimbus yet". The CLI and the REST API both call `checkSupported` on a validated config; as features land, their
+ * checks are removed here and they are added to `SUPPORTED_FEATURES`.
+ */
+import { ConfigError } from './config-error.ts';
+import { defaultCpusConfig, defaultMemoryConfig } from './defaults.ts';
+import { optionForField } from './option-names.ts';
+import type { CpusConfig, MemoryConfig, VmConfig, VmConfigField } from './vm-config.ts';
+import type { VmmOptions } from './vmm-options.ts';
+
+export interface SupportedFeature {
+  option: string;
+  /** Which values or keys of the option are implemented. */
+  scope: string;
+}
+
+/** The configuration Nimbus builds today (shown by `--help`). */
+export const SUPPORTED_FEATURES: readonly SupportedFeature[] = [
+  { option: '--kernel', scope: 'ELF vmlinux with a PVH entry point, or a bzImage' },
+  { option: '--firmware', scope: 'PVH ELF firmware, loaded like a kernel' },
+  { option: '--initramfs', scope: 'initramfs image' },
+  { option: '--cmdline', scope: 'kernel command line' },
+  { option: '--cpus', scope: 'boot, max, topology, max_phys_bits' },
+  { option: '--memory', scope: 'size' },
+  { option: '--serial', scope: 'off, null, tty, file=<path>' },
+  { option: '--console', scope: 'off (omitting it is fine too)' },
+  { option: '-v', scope: 'log verbosity' },
+  { option: '--log-file', scope: 'log to a file' },
+];
+
+function unsupported(what: string, field: string, hint = ''): ConfigError {
+  return new ConfigError('UNSUPPORTED', field, `${what} is not supported by Nimbus yet${hint} [${field}]`);
+}
+
+/**
+ * Throws a ConfigError (code UNSUPPORTED) for the first setting of `config` that Nimbus cannot build yet.
+ * `given` lists the top-level fields the user set explicitly (options on the command line, keys in the API JSON):
+ * upstream's implicit defaults for `console` (tty) and `rng` (/dev/urandom) are accepted, explicit ones are not.
+ */
+export function checkSupported(config: VmConfig, given: ReadonlySet<VmConfigField>): void {
+  const payload = config.payload;
+  if (payload.igvm !== undefined) throw unsupported('--igvm', 'payload.igvm');
+  if (payload.host_data !== undefined) throw unsupported('--host-data', 'payload.host_data');
+  checkCpus(config.cpus);
+  checkMemory(config.memory);
+  const serialMode = config.serial.mode;
+  if (serialMode === 'Pty' || serialMode === 'Socket') {
+    throw unsupported(`--serial ${serialMode.toLowerCase()}`, 'serial.mode', '; use off, null, tty or file=<path>');
+  }
+  if (given.has('console') && config.console.mode !== 'Off') {
+    const what = `--console ${config.console.mode.toLowerCase()}`;
+    throw unsupported(what, 'console.mode', ' (no virtio-console yet); use --console off');
+  }
+  if (given.has('rng')) throw unsupported('--rng', 'rng', ' (no virtio-rng yet); leave it out');
+  if (config.debug_console.mode !== 'Off') throw unsupported('--debug-console', 'debug_console.mode');
+
+  const devices: VmConfigField[] = [
+    'rate_limit_groups', 'disks', 'net', 'balloon', 'fs', 'generic_vhost_user', 'pmem', 'devices', 'user_devices',
+    'vdpa', 'vsock', 'numa', 'rtc', 'pci_segments', 'platform', 'tpm', 'landlock_rules',
+  ];
+  const present = devices.find((field) => config[field] !== undefined);
+  if (present !== undefined) throw unsupported(optionForField(present), present);
+  const flags: VmConfigField[] = ['iommu', 'watchdog', 'pvpanic', 'landlock_enable'];
+  const enabled = flags.find((field) => config[field] === true);
+  if (enabled !== undefined) throw unsupported(optionForField(enabled), enabled);
+}
+
+/** Any key of --cpus other than boot, max, topology and max_phys_bits must keep its default. */
+function checkCpus(cpus: CpusConfig): void {
+  const defaults = defaultCpusConfig();
+  if (cpus.kvm_hyperv !== defaults.kvm_hyperv) throw unsupported('--cpus kvm_hyperv', 'cpus.kvm_hyperv');
+  if (cpus.affinity !== undefined) throw unsupported('--cpus affinity', 'cpus.affinity');
+  if (cpus.features.amx !== defaults.features.amx) throw unsupported('--cpus features', 'cpus.features');
+  if (cpus.nested !== defaults.nested) throw unsupported('--cpus nested', 'cpus.nested');
+  if (cpus.core_scheduling !== defaults.core_scheduling) throw unsupported('--cpus core_scheduling', 'cpus.core_scheduling');
+}
+
+/** Any key of --memory other than size must keep its default. */
+function checkMemory(memory: MemoryConfig): void {
+  if (memory.zones !== undefined) throw unsupported('--memory-zone', 'memory.zones');
+  const defaults = defaultMemoryConfig();
+  const keys = [
+    'hotplug_size', 'hotplugged_size', 'mergeable', 'hotplug_method', 'shared', 'hugepages', 'hugepage_size', 'prefault',
+    'reserve', 'thp',
+  ] as const;
+  for (const key of keys) {
+    if (memory[key] !== defaults[key]) throw unsupported(`--memory ${key}`, `memory.${key}`);
+  }
+}
+
+/** Throws a ConfigError (code UNSUPPORTED) for the first VMM option Nimbus does not implement yet. */
+export function checkVmmSupported(options: VmmOptions): void {
+  if (options.apiSocket !== undefined) throw unsupported('--api-socket', 'apiSocket');
+  if (options.eventMonitor !== undefined) throw unsupported('--event-monitor', 'eventMonitor');
+  if (options.logFormat !== undefined) throw unsupported('--log-format', 'logFormat');
+  if (options.seccomp !== undefined) throw unsupported('--seccomp', 'seccomp');
+  if (options.noShutdown) throw unsupported('--no-shutdown', 'noShutdown');
+  if (options.restore !== undefined) throw unsupported('--restore', 'restore');
+}
