@@ -5,10 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KvmHypervisor } from './kvm-hypervisor.ts';
-import { GuestRam } from '../../host/guest-ram.ts';
-import { linux64BootState, writeDescriptorTables, writeIdentityPageTables } from '../../arch/x86_64/boot-cpu.ts';
+import { createTinyVm, TINY_VM_RSI } from '../../../test/helpers/tiny-vm.ts';
 
-const CODE_ADDRESS = 0x100000;
 // mov dx,0x3f8; mov al,'N'; out dx,al; in al,dx; mov rax,0xd0000000; mov dword [rax],0x12345678; mov ebx,[rax]; ud2
 const CODE = [
   0x66, 0xba, 0xf8, 0x03, 0xb0, 0x4e, 0xee, 0xec, 0x48, 0xb8, 0x00, 0x00, 0x00, 0xd0, 0x00, 0x00, 0x00, 0x00, 0xc7, 0x00, 0x78, 0x56,
@@ -16,24 +14,9 @@ const CODE = [
 ];
 
 test('a 64-bit guest exits on port I/O and MMIO, sees our replies, and triple-faults', () => {
-  const hypervisor = KvmHypervisor.open();
-  const vm = hypervisor.createVm();
-  const ram = GuestRam.allocate([{ guestBase: 0, size: 2 * 1024 * 1024 }]);
+  const { vcpu, dispose } = createTinyVm(new Uint8Array(CODE));
   try {
-    const region = ram.regions[0]!;
-    vm.setMemorySlot({ slot: 0, guestBase: 0, size: region.size, hostAddress: region.hostAddress });
-    vm.setTssAddress(0xf8000000);
-    vm.createIrqchip();
-    writeDescriptorTables(ram.memory);
-    writeIdentityPageTables(ram.memory);
-    ram.memory.write(CODE_ADDRESS, new Uint8Array(CODE));
-
-    const vcpu = vm.createVcpu(0);
-    vcpu.setCpuid(hypervisor.supportedCpuid());
-    const { regs, sregs } = linux64BootState(vcpu.getSpecialRegisters(), CODE_ADDRESS, 0x7000);
-    vcpu.setSpecialRegisters(sregs);
-    vcpu.setRegisters(regs);
-    assert.equal(vcpu.getRegisters().rsi, 0x7000n);
+    assert.equal(vcpu.getRegisters().rsi, BigInt(TINY_VM_RSI));
     assert.equal(vcpu.getSpecialRegisters().cr3, 0xa000n);
 
     const out = vcpu.run();
@@ -56,11 +39,8 @@ test('a 64-bit guest exits on port I/O and MMIO, sees our replies, and triple-fa
     const after = vcpu.getRegisters();
     assert.equal(after.rax & 0xffn, 0x00n, 'rax was overwritten by the mov');
     assert.equal(after.rbx, 0xcafef00dn, 'the MMIO read reply reached the guest');
-    vcpu.close();
   } finally {
-    vm.close();
-    ram.release();
-    hypervisor.close();
+    dispose();
   }
 });
 

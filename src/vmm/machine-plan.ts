@@ -1,0 +1,79 @@
+/**
+ * The pure part of building a VM: from a validated VmConfig and what the host supports, derive the RAM layout, the
+ * CPU topology and APIC IDs, the physical address width and the PCI windows the ACPI tables describe.
+ */
+import type { AcpiConfig } from '../acpi/index.ts';
+import {
+  MEM_32BIT_DEVICES_SIZE,
+  MEM_32BIT_DEVICES_START,
+  PCI_MMCONFIG_START,
+  RAM_64BIT_START,
+  ramRegions,
+  type RamRegion,
+} from '../arch/x86_64/layout.ts';
+import { apicId, defaultTopology, validateTopology, type CpuTopology } from '../arch/x86_64/topology.ts';
+import type { CpuidEntry } from '../hypervisor/x86-types.ts';
+import type { VmConfig } from './config/vm-config.ts';
+
+const MiB = 1 << 20;
+const GiB = 2 ** 30;
+/** The platform device area (GED, hotplug controllers) is the last MiB below the top of the address space. */
+const PLATFORM_DEVICE_AREA_SIZE = MiB;
+/** Cloud Hypervisor keeps the last 64 KiB of the physical address space unused. */
+const ADDRESS_SPACE_RESERVED_TOP = 64 * 1024;
+const ECAM_BYTES_PER_SEGMENT = MiB;
+
+export interface MachinePlan {
+  ram: RamRegion[];
+  memoryBelow4G: number;
+  memoryAbove4G: number;
+  topology: CpuTopology;
+  bootVcpus: number;
+  maxVcpus: number;
+  /** APIC ID (= KVM vCPU id) of each possible vCPU. */
+  apicIds: number[];
+  physBits: number;
+  acpi: AcpiConfig;
+}
+
+/** Host physical address bits from CPUID 0x80000008 (36 if the leaf is missing). */
+export function hostPhysBits(cpuid: readonly CpuidEntry[]): number {
+  const leaf = cpuid.find((e) => e.function === 0x80000008);
+  return leaf ? leaf.eax & 0xff : 36;
+}
+
+export function planMachine(config: VmConfig, supportedCpuid: readonly CpuidEntry[]): MachinePlan {
+  const ram = ramRegions(config.memory.size);
+  const memoryBelow4G = ram.filter((r) => r.guestBase < RAM_64BIT_START).reduce((sum, r) => sum + r.size, 0);
+  const memoryAbove4G = config.memory.size - memoryBelow4G;
+  const { boot_vcpus: bootVcpus, max_vcpus: maxVcpus } = config.cpus;
+  const topology = config.cpus.topology
+    ? {
+        threadsPerCore: config.cpus.topology.threads_per_core,
+        coresPerDie: config.cpus.topology.cores_per_die,
+        diesPerPackage: config.cpus.topology.dies_per_package,
+        packages: config.cpus.topology.packages,
+      }
+    : defaultTopology(maxVcpus);
+  validateTopology(topology, maxVcpus);
+  const apicIds = Array.from({ length: maxVcpus }, (_, i) => apicId(i, topology));
+  const physBits = Math.min(hostPhysBits(supportedCpuid), config.cpus.max_phys_bits);
+  const ramEnd = Math.max(...ram.map((r) => r.guestBase + r.size));
+  const mmio64Base = Math.ceil(Math.max(ramEnd, RAM_64BIT_START) / GiB) * GiB;
+  const mmio64End = 2 ** physBits - ADDRESS_SPACE_RESERVED_TOP - PLATFORM_DEVICE_AREA_SIZE;
+  const acpi: AcpiConfig = {
+    bootCpus: bootVcpus,
+    maxCpus: maxVcpus,
+    apicIds,
+    serial: config.serial.mode !== 'Off',
+    pciSegments: [
+      {
+        id: 0,
+        ecam: { base: PCI_MMCONFIG_START, size: ECAM_BYTES_PER_SEGMENT },
+        mmio32: { base: MEM_32BIT_DEVICES_START, size: MEM_32BIT_DEVICES_SIZE },
+        mmio64: { base: mmio64Base, size: Math.max(mmio64End - mmio64Base, 0) },
+      },
+    ],
+  };
+  return { ram, memoryBelow4G, memoryAbove4G, topology, bootVcpus, maxVcpus, apicIds, physBits, acpi };
+}

@@ -1,0 +1,227 @@
+/**
+ * A running VM: guest RAM, the hypervisor VM with its irqchip and vCPUs, the legacy platform devices and the vCPU
+ * workers. Built in a straight line from a validated VmConfig; reports how the guest ended (power-off, reset, triple
+ * fault or error) through `exited`, and can be paused, resumed and stopped.
+ */
+import { readFileSync } from 'node:fs';
+import { buildAcpiTables } from '../acpi/index.ts';
+import { bootFpu, bootMsrs, configureLint, linux64BootState, pvhBootState, writeDescriptorTables, writeIdentityPageTables } from '../arch/x86_64/boot-cpu.ts';
+import { buildCpuid } from '../arch/x86_64/cpuid.ts';
+import { buildE820Map } from '../arch/x86_64/e820.ts';
+import { KVM_IDENTITY_MAP_START, KVM_TSS_START } from '../arch/x86_64/layout.ts';
+import { createLegacySharedState, LegacyPlatform, type LegacySharedState } from '../devices/legacy-platform.ts';
+import { NimbusError } from '../errors/nimbus-error.ts';
+import { EventFd, eventFdInterruptLine } from '../host/eventfd.ts';
+import { GuestRam } from '../host/guest-ram.ts';
+import { fdSink, nullSink } from '../host/fd-sink.ts';
+import type { Hypervisor, Vcpu, Vm } from '../hypervisor/hypervisor.ts';
+import { loadKernel, type BootSetup } from '../loader/index.ts';
+import type { Logger, LogLevel } from '../util/logger.ts';
+import type { VcpuStopReason } from '../vstate/vcpu-loop.ts';
+import { VcpuThreads } from '../vstate/vcpu-threads.ts';
+import type { VmConfig } from './config/vm-config.ts';
+import { planMachine, type MachinePlan } from './machine-plan.ts';
+
+export class MachineError extends NimbusError {}
+
+/** The ISA IRQ (and GSI, through the in-kernel IOAPIC) of COM1. */
+const SERIAL_GSI = 4;
+
+/** How a machine's run ended. */
+export type MachineExit =
+  | { kind: 'shutdown' }
+  | { kind: 'reset' }
+  | { kind: 'stopped' }
+  | { kind: 'triple-fault'; vcpu: number }
+  | { kind: 'error'; vcpu: number; message: string };
+
+export interface MachineOptions {
+  config: VmConfig;
+  hypervisor: Hypervisor;
+  logger: Logger;
+  logLevel: LogLevel;
+  logFd: number;
+  /** Where serial output goes (undefined: discarded). Opening `--serial file=` is the caller's job. */
+  serialOutputFd: number | undefined;
+  /** process.hrtime.bigint() at VMM start. */
+  startTime: bigint;
+}
+
+export class Machine {
+  readonly plan: MachinePlan;
+  readonly exited: Promise<MachineExit>;
+  private readonly vm: Vm;
+  private readonly ram: GuestRam;
+  private readonly serialIrq: EventFd;
+  private readonly platform: LegacyPlatform;
+  private readonly vcpus: Vcpu[] = [];
+  private threads: VcpuThreads | undefined;
+  private resolveExit!: (exit: MachineExit) => void;
+  private exitReported = false;
+  private destroying: Promise<void> | undefined;
+
+  private constructor(plan: MachinePlan, vm: Vm, ram: GuestRam, serialIrq: EventFd, platform: LegacyPlatform) {
+    this.plan = plan;
+    this.vm = vm;
+    this.ram = ram;
+    this.serialIrq = serialIrq;
+    this.platform = platform;
+    this.exited = new Promise((resolve) => (this.resolveExit = resolve));
+  }
+
+  /** Builds the VM from `options.config` and starts its vCPUs. */
+  static async boot(options: MachineOptions): Promise<Machine> {
+    const { config, hypervisor, logger } = options;
+    const supported = hypervisor.supportedCpuid();
+    const plan = planMachine(config, supported);
+    const kernelPath = config.payload.kernel ?? config.payload.firmware;
+    if (!kernelPath) throw new MachineError('NO_PAYLOAD', 'the VM has no kernel or firmware to boot');
+    const kernel = readPayload(kernelPath, config.payload.kernel ? '--kernel' : '--firmware');
+    const initramfs = config.payload.initramfs ? readPayload(config.payload.initramfs, '--initramfs') : undefined;
+
+    const ram = GuestRam.allocate(plan.ram);
+    const vm = hypervisor.createVm();
+    const serialIrq = new EventFd();
+    try {
+      ram.regions.forEach((region, slot) => vm.setMemorySlot({ slot, guestBase: region.guestBase, size: region.size, hostAddress: region.hostAddress }));
+      vm.setTssAddress(KVM_TSS_START);
+      vm.setIdentityMapAddress(KVM_IDENTITY_MAP_START);
+      vm.createIrqchip();
+      vm.registerIrqfd(serialIrq.fd, SERIAL_GSI);
+
+      const acpi = buildAcpiTables(plan.acpi, ram.memory);
+      const boot = loadKernel({
+        kernel,
+        kernelPath,
+        ...(initramfs ? { initramfs } : {}),
+        cmdline: config.payload.cmdline ?? '',
+        memory: ram.memory,
+        rsdpAddress: acpi.rsdpAddress,
+        e820: buildE820Map(plan.ram),
+      });
+      writeDescriptorTables(ram.memory);
+      writeIdentityPageTables(ram.memory);
+      logger.info(`loaded ${kernelPath} (${boot.protocol} entry 0x${boot.entry.toString(16)}), ${plan.bootVcpus} vCPU(s), ${config.memory.size >> 20} MiB`);
+
+      const vcpus = createVcpus(vm, hypervisor, plan, boot);
+      const legacy = createLegacySharedState({ serial: plan.acpi.serial, memoryBelow4G: plan.memoryBelow4G, memoryAbove4G: plan.memoryAbove4G });
+      const platform = new LegacyPlatform(legacy, {
+        serialInterrupt: eventFdInterruptLine(serialIrq.fd),
+        serialOutput: options.serialOutputFd === undefined ? nullSink : fdSink(options.serialOutputFd),
+        firmwareDebugOutput: fdSink(1),
+        platform: { requestShutdown: () => {}, requestReset: () => {} },
+        logger,
+        monotonicClock: () => Number(process.hrtime.bigint() - options.startTime),
+        wallClock: Date.now,
+        lockMode: 'spin',
+      });
+      const machine = new Machine(plan, vm, ram, serialIrq, platform);
+      await machine.startVcpus(vcpus, legacy, options);
+      return machine;
+    } catch (error) {
+      vm.close();
+      ram.release();
+      serialIrq.close();
+      throw error;
+    }
+  }
+
+  /** Queues bytes for the guest's serial port; returns how many fit. */
+  enqueueSerialInput(bytes: Uint8Array): number {
+    return this.platform.enqueueSerialInput(bytes);
+  }
+
+  waitForSerialInputSpace(): Promise<void> {
+    return this.platform.waitForSerialInputSpace();
+  }
+
+  async pause(): Promise<void> {
+    await this.threads?.pause();
+  }
+
+  resume(): void {
+    this.threads?.resume();
+  }
+
+  /** Stops the vCPUs (if still running) and releases the VM, its memory and fds. Safe to call more than once. */
+  destroy(): Promise<void> {
+    this.destroying ??= this.release();
+    return this.destroying;
+  }
+
+  private async release(): Promise<void> {
+    await this.threads?.stop();
+    this.report({ kind: 'stopped' });
+    for (const vcpu of this.vcpus) vcpu.close();
+    this.vm.close();
+    this.ram.release();
+    this.serialIrq.close();
+  }
+
+  private async startVcpus(vcpus: Vcpu[], legacy: LegacySharedState, options: MachineOptions): Promise<void> {
+    this.vcpus.push(...vcpus);
+    this.threads = await VcpuThreads.start(
+      vcpus,
+      (vcpu, control) => ({
+        vcpu: vcpu.handle(),
+        control,
+        legacy,
+        serialIrqFd: this.serialIrq.fd,
+        serialOutputFd: options.serialOutputFd,
+        firmwareDebugFd: 1,
+        logFd: options.logFd,
+        logLevel: options.logLevel,
+        startTime: options.startTime,
+      }),
+      (index, reason) => this.onVcpuStop(vcpus[index]!.id, reason),
+    );
+  }
+
+  private onVcpuStop(vcpu: number, reason: VcpuStopReason): void {
+    if (reason.kind === 'stopped') return;
+    const exit: MachineExit =
+      reason.kind === 'guest-shutdown'
+        ? { kind: 'shutdown' }
+        : reason.kind === 'guest-reset'
+          ? { kind: 'reset' }
+          : reason.kind === 'triple-fault'
+            ? { kind: 'triple-fault', vcpu }
+            : { kind: 'error', vcpu, message: reason.message };
+    this.report(exit);
+  }
+
+  private report(exit: MachineExit): void {
+    if (this.exitReported) return;
+    this.exitReported = true;
+    this.resolveExit(exit);
+  }
+}
+
+function readPayload(path: string, option: string): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch (cause) {
+    throw new MachineError('PAYLOAD_UNREADABLE', `${option}: cannot read ${path}: ${(cause as Error).message}`, { cause });
+  }
+}
+
+/** Creates the boot vCPUs with their CPUID, MSRs, FPU and LAPIC, and puts the boot vCPU at the kernel entry. */
+function createVcpus(vm: Vm, hypervisor: Hypervisor, plan: MachinePlan, boot: BootSetup): Vcpu[] {
+  const supported = hypervisor.supportedCpuid();
+  const vcpus: Vcpu[] = [];
+  for (let index = 0; index < plan.bootVcpus; index++) {
+    const vcpu = vm.createVcpu(plan.apicIds[index]!);
+    vcpu.setCpuid(buildCpuid(supported, { vcpuIndex: index, topology: plan.topology, maxPhysBits: plan.physBits, tscKhz: vcpu.tscKhz() }));
+    vcpu.setMsrs(bootMsrs());
+    vcpu.setFpu(bootFpu());
+    vcpu.setLapic(configureLint(vcpu.getLapic()));
+    if (index === 0) {
+      const sregs = vcpu.getSpecialRegisters();
+      const state = boot.protocol === 'pvh' ? pvhBootState(sregs, boot.entry, boot.startInfoAddress) : linux64BootState(sregs, boot.entry, boot.bootParamsAddress);
+      vcpu.setSpecialRegisters(state.sregs);
+      vcpu.setRegisters(state.regs);
+    }
+    vcpus.push(vcpu);
+  }
+  return vcpus;
+}
