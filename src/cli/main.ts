@@ -3,20 +3,16 @@
  * VM and runs it until the guest powers off (exit 0), reboots it on a guest reset, and stops with exit status 1 on a
  * triple fault or a hypervisor error. SIGINT/SIGTERM stop the VM cleanly.
  */
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { NimbusError } from '../errors/nimbus-error.ts';
 import { fdSink, lineWriter } from '../host/fd-sink.ts';
+import { packageVersion } from '../host/package-root.ts';
 import { KvmHypervisor } from '../hypervisor/kvm/kvm-hypervisor.ts';
 import { createLogger, levelFromVerbosity, type Logger } from '../util/logger.ts';
 import type { VmConfig } from '../vmm/config/vm-config.ts';
 import { Machine, type MachineExit } from '../vmm/machine.ts';
 import { parseCommandLine } from './args.ts';
 import { attachSerialInput } from './serial-input.ts';
-
-function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 /** Runs nimbus with `args` (without the program name); resolves to the process exit status. */
 export async function main(args: readonly string[]): Promise<number> {

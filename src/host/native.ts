@@ -4,7 +4,8 @@
  */
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { packageRoot } from './package-root.ts';
 
 /** An Error thrown by the addon for a failed syscall. */
 export interface NativeError extends Error {
@@ -65,11 +66,8 @@ let loaded: NativeAddon | undefined;
 /** Loads the addon built by `npm run build` (native/build/Release/nimbus_native.node). */
 export function native(): NativeAddon {
   if (loaded) return loaded;
-  const candidates = ['../../native/build/Release/nimbus_native.node', '../../../native/build/Release/nimbus_native.node'].map((p) =>
-    fileURLToPath(new URL(p, import.meta.url)),
-  );
-  const path = candidates.find((p) => existsSync(p));
-  if (!path) throw new Error('the native addon is not built: run `npm run build` (needs gcc, make and python3)');
+  const path = join(packageRoot(), 'native', 'build', 'Release', 'nimbus_native.node');
+  if (!existsSync(path)) throw new Error('the native addon is not built: run `npm run build` (needs gcc, make and python3)');
   loaded = createRequire(import.meta.url)(path) as NativeAddon;
   return loaded;
 }

@@ -18,7 +18,7 @@ import type { Hypervisor, Vcpu, Vm } from '../hypervisor/hypervisor.ts';
 import { loadKernel, type BootSetup } from '../loader/index.ts';
 import type { Logger, LogLevel } from '../util/logger.ts';
 import type { VcpuStopReason } from '../vstate/vcpu-loop.ts';
-import { VcpuThreads } from '../vstate/vcpu-threads.ts';
+import { VcpuWorkerPool, type VcpuThreads } from '../vstate/vcpu-threads.ts';
 import type { VmConfig } from './config/vm-config.ts';
 import { planMachine, type MachinePlan } from './machine-plan.ts';
 
@@ -79,6 +79,7 @@ export class Machine {
     const kernel = readPayload(kernelPath, config.payload.kernel ? '--kernel' : '--firmware');
     const initramfs = config.payload.initramfs ? readPayload(config.payload.initramfs, '--initramfs') : undefined;
 
+    const workers = new VcpuWorkerPool(plan.bootVcpus);
     const ram = GuestRam.allocate(plan.ram);
     const vm = hypervisor.createVm();
     const serialIrq = new EventFd();
@@ -116,9 +117,10 @@ export class Machine {
         lockMode: 'spin',
       });
       const machine = new Machine(plan, vm, ram, serialIrq, platform);
-      await machine.startVcpus(vcpus, legacy, options);
+      await machine.startVcpus(workers, vcpus, legacy, options);
       return machine;
     } catch (error) {
+      await workers.terminate();
       vm.close();
       ram.release();
       serialIrq.close();
@@ -158,9 +160,9 @@ export class Machine {
     this.serialIrq.close();
   }
 
-  private async startVcpus(vcpus: Vcpu[], legacy: LegacySharedState, options: MachineOptions): Promise<void> {
+  private async startVcpus(workers: VcpuWorkerPool, vcpus: Vcpu[], legacy: LegacySharedState, options: MachineOptions): Promise<void> {
     this.vcpus.push(...vcpus);
-    this.threads = await VcpuThreads.start(
+    this.threads = await workers.start(
       vcpus,
       (vcpu, control) => ({
         vcpu: vcpu.handle(),

@@ -21,25 +21,32 @@ interface VcpuThread {
   finished: Promise<VcpuStopReason>;
 }
 
-export class VcpuThreads {
-  private readonly threads: VcpuThread[];
+/** Workers started ahead of the VM build, so their start-up overlaps it; each waits for its vCPU. */
+export class VcpuWorkerPool {
+  private readonly workers: Worker[];
 
-  private constructor(threads: VcpuThread[]) {
-    this.threads = threads;
+  constructor(count: number) {
+    this.workers = Array.from({ length: count }, (_, i) => new Worker(WORKER_URL, { name: `vcpu${i}` }));
+  }
+
+  /** Ends the workers without running anything (the VM build failed). */
+  async terminate(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
   }
 
   /**
-   * Starts a worker per vCPU and resolves once each is running guest code. `onStop` is called once per vCPU with the
-   * reason its loop ended (guest power-off, reset, triple fault, error or a stop request).
+   * Hands each worker its vCPU and resolves once all are running guest code. `onStop` is called once per vCPU with
+   * the reason its loop ended (guest power-off, reset, triple fault, error or a stop request).
    */
-  static async start(
+  async start(
     vcpus: readonly Vcpu[],
     dataFor: (vcpu: Vcpu, control: SharedArrayBuffer) => VcpuWorkerData,
     onStop: (index: number, reason: VcpuStopReason) => void,
   ): Promise<VcpuThreads> {
+    if (vcpus.length !== this.workers.length) throw new Error(`${vcpus.length} vCPUs for ${this.workers.length} workers`);
     const started = vcpus.map((vcpu, index) => {
+      const worker = this.workers[index]!;
       const control = new VcpuControl();
-      const worker = new Worker(WORKER_URL, { workerData: dataFor(vcpu, control.buffer), name: `vcpu${vcpu.id}` });
       let resolveReady: (thread: number) => void;
       let rejectReady: (error: Error) => void;
       const ready = new Promise<number>((resolve, reject) => ((resolveReady = resolve), (rejectReady = reject)));
@@ -55,14 +62,24 @@ export class VcpuThreads {
         });
         worker.on('exit', () => {
           control.state = VCPU_STATE.EXITED;
+          rejectReady(new Error(`vCPU ${vcpu.id} worker exited before running`));
           const final = reason ?? { kind: 'error', message: `vCPU ${vcpu.id} worker exited unexpectedly` };
           onStop(index, final);
           resolve(final);
         });
       });
+      worker.postMessage(dataFor(vcpu, control.buffer));
       return ready.then((thread) => ({ vcpu, control, worker, thread, finished }));
     });
     return new VcpuThreads(await Promise.all(started));
+  }
+}
+
+export class VcpuThreads {
+  private readonly threads: VcpuThread[];
+
+  constructor(threads: VcpuThread[]) {
+    this.threads = threads;
   }
 
   /** Asks every vCPU to pause and resolves when all are paused (or have exited). */

@@ -1,9 +1,9 @@
 /**
- * Entry point of a vCPU Worker: re-attaches the vCPU, builds this thread's instances of the legacy devices over the
+ * Entry point of a vCPU Worker: started before the VM is built, it waits for its VcpuWorkerData, re-attaches the vCPU, builds this thread's instances of the legacy devices over the
  * VM's shared device state, reports its thread id (for kicks) and runs the vCPU loop until the guest or the main
  * thread stops it.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { Bus } from '../bus/bus.ts';
 import { LegacyPlatform } from '../devices/legacy-platform.ts';
 import { attachVcpu } from '../hypervisor/attach.ts';
@@ -15,43 +15,46 @@ import { VcpuControl } from './vcpu-control.ts';
 import { runVcpuLoop, type VcpuStopReason } from './vcpu-loop.ts';
 import type { VcpuWorkerData, VcpuWorkerMessage } from './vcpu-worker-protocol.ts';
 
-const data = workerData as VcpuWorkerData;
 const port = parentPort!;
 const post = (message: VcpuWorkerMessage): void => port.postMessage(message);
 
 installKickHandler();
-const vcpu = attachVcpu(data.vcpu);
-const nanosSinceStart = (): number => Number(process.hrtime.bigint() - data.startTime);
-const logger = createLogger({
-  level: data.logLevel,
-  thread: `vcpu${data.vcpu.id}`,
-  now: () => nanosSinceStart() / 1e9,
-  writeLine: lineWriter(fdSink(data.logFd)),
-});
+port.once('message', (data: VcpuWorkerData) => run(data));
 
-let pending: VcpuStopReason | undefined;
-const platform = new LegacyPlatform(data.legacy, {
-  serialInterrupt: eventFdInterruptLine(data.serialIrqFd),
-  serialOutput: data.serialOutputFd === undefined ? nullSink : fdSink(data.serialOutputFd),
-  firmwareDebugOutput: fdSink(data.firmwareDebugFd),
-  platform: {
-    requestShutdown: () => void (pending ??= { kind: 'guest-shutdown' }),
-    requestReset: () => void (pending ??= { kind: 'guest-reset' }),
-  },
-  logger,
-  monotonicClock: nanosSinceStart,
-  wallClock: Date.now,
-  lockMode: 'wait',
-});
-const pio = new Bus('pio');
-platform.attach(pio);
+function run(data: VcpuWorkerData): void {
+  const vcpu = attachVcpu(data.vcpu);
+  const nanosSinceStart = (): number => Number(process.hrtime.bigint() - data.startTime);
+  const logger = createLogger({
+    level: data.logLevel,
+    thread: `vcpu${data.vcpu.id}`,
+    now: () => nanosSinceStart() / 1e9,
+    writeLine: lineWriter(fdSink(data.logFd)),
+  });
 
-post({ type: 'ready', thread: currentThread() });
-let reason: VcpuStopReason;
-try {
-  reason = runVcpuLoop({ vcpu, control: new VcpuControl(data.control), pio, mmio: new Bus('mmio'), pendingStop: () => pending });
-} catch (error) {
-  reason = { kind: 'error', message: `vCPU ${vcpu.id}: ${(error as Error).message}` };
+  let pending: VcpuStopReason | undefined;
+  const platform = new LegacyPlatform(data.legacy, {
+    serialInterrupt: eventFdInterruptLine(data.serialIrqFd),
+    serialOutput: data.serialOutputFd === undefined ? nullSink : fdSink(data.serialOutputFd),
+    firmwareDebugOutput: fdSink(data.firmwareDebugFd),
+    platform: {
+      requestShutdown: () => void (pending ??= { kind: 'guest-shutdown' }),
+      requestReset: () => void (pending ??= { kind: 'guest-reset' }),
+    },
+    logger,
+    monotonicClock: nanosSinceStart,
+    wallClock: Date.now,
+    lockMode: 'wait',
+  });
+  const pio = new Bus('pio');
+  platform.attach(pio);
+
+  post({ type: 'ready', thread: currentThread() });
+  let reason: VcpuStopReason;
+  try {
+    reason = runVcpuLoop({ vcpu, control: new VcpuControl(data.control), pio, mmio: new Bus('mmio'), pendingStop: () => pending });
+  } catch (error) {
+    reason = { kind: 'error', message: `vCPU ${vcpu.id}: ${(error as Error).message}` };
+  }
+  vcpu.close();
+  post({ type: 'stopped', reason });
 }
-vcpu.close();
-post({ type: 'stopped', reason });
