@@ -1,11 +1,12 @@
 /**
  * The KVM backend on the real /dev/kvm: a few bytes of 64-bit guest code, entered through the Linux 64-bit boot
- * state, exercise port-I/O and MMIO exits, register access and a triple fault.
+ * state, exercise port-I/O and MMIO exits, ioeventfd, register access and a triple fault.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KvmHypervisor } from './kvm-hypervisor.ts';
 import { createTinyVm, TINY_VM_RSI } from '../../../test/helpers/tiny-vm.ts';
+import { EventFd } from '../../host/eventfd.ts';
 
 // mov dx,0x3f8; mov al,'N'; out dx,al; in al,dx; mov rax,0xd0000000; mov dword [rax],0x12345678; mov ebx,[rax]; ud2
 const CODE = [
@@ -58,4 +59,26 @@ test('required capabilities are present and CPUID/MSR lists are readable', () =>
 
 test('opening a missing device gives a clear error', () => {
   assert.throws(() => KvmHypervisor.open('/dev/does-not-exist'), { code: 'KVM_UNAVAILABLE', message: /cannot open \/dev\/does-not-exist/ });
+});
+
+test('ioeventfd: guest port and MMIO writes signal the eventfd without exiting to user space', () => {
+  // out 0x90,al; mov rax,0xd0000000; mov dword [rax],1; out 0x91,al; ud2
+  const code = [0xe6, 0x90, 0x48, 0xb8, 0x00, 0x00, 0x00, 0xd0, 0x00, 0x00, 0x00, 0x00, 0xc7, 0x00, 0x01, 0x00, 0x00, 0x00, 0xe6, 0x91, 0x0f, 0x0b];
+  const { vm, vcpu, dispose } = createTinyVm(new Uint8Array(code));
+  const pio = new EventFd({ nonBlocking: true });
+  const mmio = new EventFd({ nonBlocking: true });
+  try {
+    vm.registerIoeventfd(pio.fd, 0x90, { pio: true, length: 1 });
+    vm.registerIoeventfd(mmio.fd, 0xd0000000, { pio: false, length: 4 });
+    const exit = vcpu.run();
+    assert.deepEqual(exit.kind === 'io-out' && exit.port, 0x91, 'the first exit is the unregistered port');
+    assert.equal(pio.read(), 1);
+    assert.equal(mmio.read(), 1);
+    vm.unregisterIoeventfd(pio.fd, 0x90, { pio: true, length: 1 });
+    assert.equal(vcpu.run().kind, 'shutdown');
+  } finally {
+    pio.close();
+    mmio.close();
+    dispose();
+  }
 });
