@@ -2,6 +2,7 @@
  * What the ACPI tables describe (vCPUs, the serial port, PCI segments, where the RSDP goes) and its validation:
  * every bad value is rejected with an AcpiError naming the field before any table is built. Pure.
  */
+import { RSDP_POINTER, SMBIOS_START } from '../arch/x86_64/layout.ts';
 import { AcpiError } from './acpi-error.ts';
 import { MADT_ENTRY } from './tables/madt.ts';
 
@@ -51,9 +52,9 @@ export interface ResolvedPciSegment extends PciSegmentConfig {
   readonly busCount: number;
 }
 
-export const DEFAULT_RSDP_ADDRESS = 0xa_0000;
+export const DEFAULT_RSDP_ADDRESS = RSDP_POINTER;
 /** The tables must end below the SMBIOS area. */
-export const ACPI_TABLES_END = 0xf_0000;
+export const ACPI_TABLES_END = SMBIOS_START;
 /** ECAM space of one bus: 32 devices x 8 functions x 4 KiB. */
 export const ECAM_BYTES_PER_BUS = 1 << 20;
 const MAX_BUSES = 256;

@@ -9,6 +9,7 @@
  *   \_SB_.PWRB     the power button
  * Pure: no node:* imports.
  */
+import { COM1_IRQ, COM1_PORT_COUNT, COM1_PORT_START } from '../arch/x86_64/layout.ts';
 import * as aml from './aml.ts';
 import { dwordMemory, ioPort, irqNoFlags, memory32Fixed, qwordMemory, resourceTemplate, wordBusNumber, wordIo } from './aml-resources.ts';
 import type { ResolvedAcpiConfig, ResolvedPciSegment } from './config.ts';
@@ -21,9 +22,6 @@ export const SYSTEM_BUS_SCOPE = '\\_SB_';
 /** SLP_TYP value of S5 (soft off) that the shutdown device recognises. */
 export const S5_SLEEP_TYPE = 5;
 
-export const COM1_IO_BASE = 0x3f8;
-export const COM1_IO_LENGTH = 8;
-export const COM1_IRQ = 4;
 
 /** PCI configuration mechanism #1 ports (CONFIG_ADDRESS/CONFIG_DATA), decoded by segment 0. */
 export const PCI_CONFIG_IO_BASE = 0xcf8;
@@ -41,7 +39,7 @@ export function serialPortDevice(): aml.Aml {
   return aml.device('COM1', [
     aml.name('_HID', aml.eisaId('PNP0501')),
     aml.name('_UID', aml.zero()),
-    aml.name('_CRS', resourceTemplate([ioPort(COM1_IO_BASE, COM1_IO_BASE, 1, COM1_IO_LENGTH), irqNoFlags([COM1_IRQ])])),
+    aml.name('_CRS', resourceTemplate([ioPort(COM1_PORT_START, COM1_PORT_START, 1, COM1_PORT_COUNT), irqNoFlags([COM1_IRQ])])),
   ]);
 }
 

@@ -11,7 +11,7 @@ import {
   type LegacyDeviceDeps,
   type LegacyPlatformConfig,
 } from './legacy-platform.ts';
-import { CollectingSink, RecordingLogger, RecordingPlatform } from './test-doubles.ts';
+import { CollectingSink, RecordingLogger, RecordingPlatform } from '../../test/helpers/device-fakes.ts';
 import type { LockMode } from './shared-lock.ts';
 
 const GIB = 1024 ** 3;

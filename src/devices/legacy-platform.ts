@@ -8,6 +8,7 @@
  * - the main thread also uses it for serial input and for snapshots (`save`/`restore`).
  * Pure: no node:* imports.
  */
+import { ACPI_PM_PORT_START, CMOS_PORT_START, COM1_PORT_START, DEBUG_PORT, FW_DEBUG_PORT, I8042_PORT_START } from '../arch/x86_64/layout.ts';
 import type { Bus, BusDevice } from '../bus/bus.ts';
 import type { InterruptLine } from '../interrupt/interrupt-line.ts';
 import type { Logger } from '../util/logger.ts';
@@ -84,14 +85,14 @@ export type LegacyDeviceSpec = StatelessDeviceSpec | StatefulDeviceSpec;
 export const LEGACY_DEVICES: readonly LegacyDeviceSpec[] = [
   {
     name: 'i8042',
-    base: 0x61,
+    base: I8042_PORT_START,
     length: I8042_PORT_COUNT,
     kind: 'stateless',
     create: (deps) => new I8042(deps.platform, deps.logger),
   },
   {
     name: 'cmos',
-    base: 0x70,
+    base: CMOS_PORT_START,
     length: CMOS_PORT_COUNT,
     kind: 'stateful',
     stateBytes: Cmos.STATE_BYTES,
@@ -100,14 +101,14 @@ export const LEGACY_DEVICES: readonly LegacyDeviceSpec[] = [
   },
   {
     name: 'debug_port',
-    base: 0x80,
+    base: DEBUG_PORT,
     length: DEBUG_PORT_PORT_COUNT,
     kind: 'stateless',
     create: (deps) => new DebugPort(deps.logger, deps.monotonicClock),
   },
   {
     name: 'serial',
-    base: 0x3f8,
+    base: COM1_PORT_START,
     length: UART_PORT_COUNT,
     present: (config) => config.serial,
     kind: 'stateful',
@@ -117,14 +118,14 @@ export const LEGACY_DEVICES: readonly LegacyDeviceSpec[] = [
   },
   {
     name: 'fw_debug',
-    base: 0x402,
+    base: FW_DEBUG_PORT,
     length: FW_DEBUG_PORT_COUNT,
     kind: 'stateless',
     create: (deps) => new FirmwareDebugPort(deps.firmwareDebugOutput),
   },
   {
     name: 'acpi_pm',
-    base: 0x600,
+    base: ACPI_PM_PORT_START,
     length: ACPI_PM_PORT_COUNT,
     kind: 'stateful',
     stateBytes: AcpiPowerManagement.STATE_BYTES,

@@ -6,7 +6,7 @@ import { ramRegions } from '../arch/x86_64/layout.ts';
 import { BOOT_PARAMS, buildBootParams, E820_TABLE_MAX_ENTRIES } from './boot-params.ts';
 import { parseBzImage } from './bzimage.ts';
 import { LoaderError } from './loader-error.ts';
-import { buildBzImage, syntheticKernelBody } from './testing/synthetic-kernels.ts';
+import { buildBzImage, syntheticKernelBody } from '../../test/helpers/synthetic-kernels.ts';
 
 const MiB = 1 << 20;
 const header = parseBzImage(buildBzImage({ kernel: syntheticKernelBody(0x1000), loadflags: 0x81 }), 'bz').headerBytes;

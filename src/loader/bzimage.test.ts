@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { GuestMemory } from '../memory/guest-memory.ts';
 import { isBzImage, parseBzImage, placeBzImage, SETUP_HEADER, writeBzImage } from './bzimage.ts';
 import { LoaderError, type LoaderErrorCode } from './loader-error.ts';
-import { buildBzImage, syntheticKernelBody } from './testing/synthetic-kernels.ts';
+import { buildBzImage, syntheticKernelBody } from '../../test/helpers/synthetic-kernels.ts';
 
 const MiB = 1 << 20;
 

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { GuestMemory } from '../memory/guest-memory.ts';
 import { checkElfPlacement, isElf, parseElfKernel, writeElfSegments } from './elf.ts';
 import { LoaderError, type LoaderErrorCode } from './loader-error.ts';
-import { buildElf, SYNTHETIC_ELF } from './testing/synthetic-kernels.ts';
+import { buildElf, SYNTHETIC_ELF } from '../../test/helpers/synthetic-kernels.ts';
 
 const MiB = 1 << 20;
 const code = new Uint8Array([0xfc, 0x0f, 0x01, 0x15, 1, 2, 3, 4]);

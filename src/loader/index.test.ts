@@ -5,7 +5,7 @@ import { buildE820Map } from '../arch/x86_64/e820.ts';
 import { ramRegions } from '../arch/x86_64/layout.ts';
 import { GuestMemory } from '../memory/guest-memory.ts';
 import { type LoadKernelOptions, loadKernel, LoaderError, type LoaderErrorCode } from './index.ts';
-import { buildBzImage, buildElf, syntheticKernelBody } from './testing/synthetic-kernels.ts';
+import { buildBzImage, buildElf, syntheticKernelBody } from '../../test/helpers/synthetic-kernels.ts';
 
 const MiB = 1 << 20;
 

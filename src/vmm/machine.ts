@@ -8,7 +8,7 @@ import { buildAcpiTables } from '../acpi/index.ts';
 import { bootFpu, bootMsrs, configureLint, linux64BootState, pvhBootState, writeDescriptorTables, writeIdentityPageTables } from '../arch/x86_64/boot-cpu.ts';
 import { buildCpuid } from '../arch/x86_64/cpuid.ts';
 import { buildE820Map } from '../arch/x86_64/e820.ts';
-import { KVM_IDENTITY_MAP_START, KVM_TSS_START } from '../arch/x86_64/layout.ts';
+import { COM1_IRQ, KVM_IDENTITY_MAP_START, KVM_TSS_START } from '../arch/x86_64/layout.ts';
 import { createLegacySharedState, LegacyPlatform, type LegacySharedState } from '../devices/legacy-platform.ts';
 import { NimbusError } from '../errors/nimbus-error.ts';
 import { EventFd, eventFdInterruptLine } from '../host/eventfd.ts';
@@ -23,9 +23,6 @@ import type { VmConfig } from './config/vm-config.ts';
 import { planMachine, type MachinePlan } from './machine-plan.ts';
 
 export class MachineError extends NimbusError {}
-
-/** The ISA IRQ (and GSI, through the in-kernel IOAPIC) of COM1. */
-const SERIAL_GSI = 4;
 
 /** How a machine's run ended. */
 export type MachineExit =
@@ -88,7 +85,7 @@ export class Machine {
       vm.setTssAddress(KVM_TSS_START);
       vm.setIdentityMapAddress(KVM_IDENTITY_MAP_START);
       vm.createIrqchip();
-      vm.registerIrqfd(serialIrq.fd, SERIAL_GSI);
+      vm.registerIrqfd(serialIrq.fd, COM1_IRQ); // ISA IRQ 4 = GSI 4 on the in-kernel IOAPIC
 
       const acpi = buildAcpiTables(plan.acpi, ram.memory);
       const boot = loadKernel({

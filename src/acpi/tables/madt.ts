@@ -3,6 +3,7 @@
  * possible vCPU (enabled for boot vCPUs, online-capable for hotpluggable ones), the I/O APIC, the ISA IRQ 0 -> GSI 2
  * override the in-kernel irqchip uses for the timer, and LINT1 as NMI on every processor. Pure.
  */
+import { APIC_START, IOAPIC_START } from '../../arch/x86_64/layout.ts';
 import { finishSdt, startSdt } from './sdt.ts';
 
 export const MADT_REVISION = 5;
@@ -10,8 +11,6 @@ export const MADT_REVISION = 5;
 /** Field offsets of the MADT body; interrupt controller structures start at `entries`. */
 export const MADT = { localApicAddress: 36, flags: 40, entries: 44 } as const;
 
-export const LOCAL_APIC_ADDRESS = 0xfee0_0000;
-export const IO_APIC_ADDRESS = 0xfec0_0000;
 export const IO_APIC_ID = 0;
 
 /** Interrupt controller structure types and their lengths. */
@@ -45,12 +44,12 @@ export interface MadtCpus {
 
 /** Builds the MADT. The caller has validated the CPU configuration. */
 export function buildMadt(cpus: MadtCpus): Uint8Array {
-  const writer = startSdt('APIC', MADT_REVISION).u32(LOCAL_APIC_ADDRESS).u32(0);
+  const writer = startSdt('APIC', MADT_REVISION).u32(APIC_START).u32(0);
   cpus.apicIds.forEach((apicId, index) => {
     const flags = index < cpus.bootCpus ? X2APIC_FLAGS.enabled : X2APIC_FLAGS.onlineCapable;
     writer.u8(MADT_ENTRY.localX2Apic.type).u8(MADT_ENTRY.localX2Apic.length).u16(0).u32(apicId).u32(flags).u32(index);
   });
-  writer.u8(MADT_ENTRY.ioApic.type).u8(MADT_ENTRY.ioApic.length).u8(IO_APIC_ID).u8(0).u32(IO_APIC_ADDRESS).u32(0);
+  writer.u8(MADT_ENTRY.ioApic.type).u8(MADT_ENTRY.ioApic.length).u8(IO_APIC_ID).u8(0).u32(IOAPIC_START).u32(0);
   writer
     .u8(MADT_ENTRY.interruptSourceOverride.type)
     .u8(MADT_ENTRY.interruptSourceOverride.length)

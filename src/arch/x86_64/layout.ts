@@ -73,6 +73,24 @@ export const TPM_START = 0xfed4_0000;
 export const TPM_SIZE = 0x1000;
 export const APIC_START = 0xfee0_0000;
 
+// ---- Legacy port I/O (Cloud Hypervisor's platform devices) ----
+/** i8042 (reset only): ports 0x61..0x64. */
+export const I8042_PORT_START = 0x61;
+/** CMOS/RTC index and data ports. */
+export const CMOS_PORT_START = 0x70;
+/** POST/debug port. */
+export const DEBUG_PORT = 0x80;
+/** COM1, a 16550A UART (8 ports) on ISA IRQ 4. */
+export const COM1_PORT_START = 0x3f8;
+export const COM1_PORT_COUNT = 8;
+export const COM1_IRQ = 4;
+/** Firmware debug port (bytes printed to stdout). */
+export const FW_DEBUG_PORT = 0x402;
+/** ACPI hardware-reduced sleep control/status and reset register (the FADT points here). */
+export const ACPI_PM_PORT_START = 0x600;
+/** ACPI PM timer (the FADT's X_PM_TMR_BLK). */
+export const ACPI_PM_TIMER_PORT = 0x608;
+
 // ---- 64-bit RAM (4 GiB ..) ----
 export const RAM_64BIT_START = 4 * GiB;
 

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AcpiPowerManagement, ACPI_PM_PORT, PM_TIMER_HZ } from './acpi-pm.ts';
 import { DeviceError } from '../device-error.ts';
-import { RecordingLogger, RecordingPlatform, inb, outb, portRead } from '../test-doubles.ts';
+import { RecordingLogger, RecordingPlatform, inb, outb, portRead } from '../../../test/helpers/device-fakes.ts';
 
 const SECOND = 1_000_000_000;
 

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { Cmos } from './cmos.ts';
 import { CMOS_PORT, CMOS_REGISTER as R } from './cmos-registers.ts';
 import { DeviceError } from '../device-error.ts';
-import { RecordingLogger, RecordingPlatform, inb, outb, portRead } from '../test-doubles.ts';
+import { RecordingLogger, RecordingPlatform, inb, outb, portRead } from '../../../test/helpers/device-fakes.ts';
 
 const GIB = 1024 ** 3;
 /** Thursday 29 February 2024, 23:59:58.750 UTC. */

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DebugPort, debugPortComponent, formatDebugPortEvent } from './debug-port.ts';
-import { RecordingLogger, outb, portRead } from '../test-doubles.ts';
+import { RecordingLogger, outb, portRead } from '../../../test/helpers/device-fakes.ts';
 
 test('each write logs the component, the code in hex and the time since VMM start, at debug level', () => {
   const logger = new RecordingLogger('debug');

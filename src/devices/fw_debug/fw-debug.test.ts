@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FirmwareDebugPort } from './fw-debug.ts';
-import { CollectingSink, outb, portRead } from '../test-doubles.ts';
+import { CollectingSink, outb, portRead } from '../../../test/helpers/device-fakes.ts';
 
 test('written bytes go to the sink in order; wider writes emit their low byte', () => {
   const sink = new CollectingSink();

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { I8042, I8042_PORT } from './i8042.ts';
-import { RecordingLogger, RecordingPlatform, inb, outb, portRead } from '../test-doubles.ts';
+import { RecordingLogger, RecordingPlatform, inb, outb, portRead } from '../../../test/helpers/device-fakes.ts';
 
 test('writing 0xFE to port 0x64 requests a reset; other writes do nothing', () => {
   const platform = new RecordingPlatform();

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { CountingInterruptLine } from '../../../test/helpers/fakes.ts';
-import { CollectingSink, inb, outb, portRead } from '../test-doubles.ts';
+import { CollectingSink, inb, outb, portRead } from '../../../test/helpers/device-fakes.ts';
 import { DeviceError } from '../device-error.ts';
 import { Uart16550 } from './uart-16550.ts';
 import { UART_PORT as P } from './uart-registers.ts';

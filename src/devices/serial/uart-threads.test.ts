@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { once } from 'node:events';
 import { CountingInterruptLine } from '../../../test/helpers/fakes.ts';
-import { CollectingSink } from '../test-doubles.ts';
+import { CollectingSink } from '../../../test/helpers/device-fakes.ts';
 import { LockedDevice, SharedLock } from '../shared-lock.ts';
 import { Uart16550 } from './uart-16550.ts';
 

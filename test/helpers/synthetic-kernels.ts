@@ -3,7 +3,7 @@
  * bzImage with a 64-bit boot protocol setup header) so the loaders can be tested byte for byte, including broken
  * variants. Used only by the loader tests.
  */
-import { ByteWriter } from '../../abi/byte-writer.ts';
+import { ByteWriter } from '../../src/abi/byte-writer.ts';
 
 export interface SyntheticSegment {
   readonly paddr: number;
