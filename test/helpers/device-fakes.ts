@@ -1,6 +1,6 @@
 /**
  * Test doubles for the device unit tests: a byte sink that collects, a platform control and a logger that
- * record. (Candidates for test/helpers/fakes.ts, which sits outside the devices area.)
+ * record.
  */
 import { LOG_LEVELS, type LogLevel, type Logger } from '../../src/util/logger.ts';
 import type { ByteSink, PlatformControl } from '../../src/devices/device-contracts.ts';
