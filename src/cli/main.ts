@@ -1,7 +1,8 @@
 /**
- * The `nimbus` program: parses Cloud Hypervisor's command line, sets up logging and the serial console, boots the
- * VM and runs it until the guest powers off (exit 0), reboots it on a guest reset, and stops with exit status 1 on a
- * triple fault or a hypervisor error. SIGINT/SIGTERM stop the VM cleanly.
+ * The `nimbus` program: parses Cloud Hypervisor's command line, sets up logging and the serial console, and drives
+ * the VM through the VMM's actions (vm.create + vm.boot), exactly as the API does. The process exits with status 0
+ * when the guest powers off (a guest reset reboots the VM) and 1 on a triple fault or a hypervisor error;
+ * SIGINT/SIGTERM stop the VM cleanly.
  */
 import { closeSync, openSync } from 'node:fs';
 import { NimbusError } from '../errors/nimbus-error.ts';
@@ -10,8 +11,8 @@ import { packageVersion } from '../host/package-root.ts';
 import { KvmHypervisor } from '../hypervisor/kvm/kvm-hypervisor.ts';
 import { createLogger, levelFromVerbosity, type Logger } from '../util/logger.ts';
 import type { VmConfig } from '../vmm/config/vm-config.ts';
-import { Machine, type MachineExit } from '../vmm/machine.ts';
-import { parseCommandLine } from './args.ts';
+import { Vmm, type VmmEvents } from '../vmm/vmm.ts';
+import { parseCommandLine, type RunCommand } from './args.ts';
 import { attachSerialInput } from './serial-input.ts';
 
 /** Runs nimbus with `args` (without the program name); resolves to the process exit status. */
@@ -28,20 +29,15 @@ export async function main(args: readonly string[]): Promise<number> {
     return 0;
   }
   const logFd = command.vmm.logFile ? openSync(command.vmm.logFile, 'a', 0o600) : 2;
-  const logLevel = levelFromVerbosity(command.vmm.verbosity);
   const logger = createLogger({
-    level: logLevel,
+    level: levelFromVerbosity(command.vmm.verbosity),
     thread: 'vmm',
     now: () => Number(process.hrtime.bigint() - startTime) / 1e9,
     writeLine: lineWriter(fdSink(logFd)),
   });
   for (const warning of command.warnings) logger.warn(warning);
-  if (!command.vm) {
-    logger.error('no --kernel or --firmware given: there is nothing to boot (creating a VM later through --api-socket is not supported yet)');
-    return 1;
-  }
   try {
-    return await runVm(command.vm, { logger, logLevel, logFd, startTime });
+    return await run(command, { logger, logFd, startTime });
   } catch (error) {
     return reportFatal(error, logger);
   } finally {
@@ -49,61 +45,52 @@ export async function main(args: readonly string[]): Promise<number> {
   }
 }
 
-interface RunContext {
-  logger: Logger;
-  logLevel: ReturnType<typeof levelFromVerbosity>;
-  logFd: number;
-  startTime: bigint;
-}
-
-async function runVm(config: VmConfig, context: RunContext): Promise<number> {
+async function run(command: RunCommand, context: { logger: Logger; logFd: number; startTime: bigint }): Promise<number> {
   const { logger } = context;
-  const serialOutputFd = openSerialOutput(config);
+  if (!command.vm) {
+    logger.error('no --kernel or --firmware given: there is nothing to boot (creating a VM later through --api-socket is not supported yet)');
+    return 1;
+  }
   const hypervisor = KvmHypervisor.open();
-  let machine: Machine | undefined;
-  let stopRequested = false;
+  let resolveExit!: (status: number) => void;
+  const exited = new Promise<number>((resolve) => (resolveExit = resolve));
+  let detachInput = (): void => {};
+  const events: VmmEvents = { emit: (source, event) => logger.debug(`event ${source}/${event}`) };
+  const vmm = new Vmm({
+    hypervisor,
+    version: packageVersion(),
+    logger,
+    logLevel: levelFromVerbosity(command.vmm.verbosity),
+    logFd: context.logFd,
+    startTime: context.startTime,
+    events,
+    openSerialOutput,
+    closeSerialOutput: (fd) => {
+      if (fd > 2) closeSync(fd);
+    },
+    noShutdown: command.vmm.noShutdown,
+    onExit: resolveExit,
+    onMachine: (machine) => {
+      detachInput();
+      detachInput = command.vm?.serial.mode === 'Tty' ? attachSerialInput(machine) : () => {};
+    },
+  });
   const onSignal = (signal: string): void => {
     logger.info(`received ${signal}: stopping the VM`);
-    stopRequested = true;
-    void machine?.destroy();
+    vmm.handle({ kind: 'vmm.shutdown' }).catch((error: Error) => logger.error(`stopping the VM: ${error.message}`));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    for (;;) {
-      machine = await Machine.boot({ config, hypervisor, ...context, serialOutputFd });
-      const detachInput = config.serial.mode === 'Tty' ? attachSerialInput(machine) : () => {};
-      const exit = await machine.exited;
-      detachInput();
-      await machine.destroy();
-      if (stopRequested) return 0;
-      const status = exitStatus(exit, logger);
-      if (status !== undefined) return status;
-      logger.info('the guest requested a reset: rebooting the VM');
-    }
+    await vmm.handle({ kind: 'vm.create', config: command.vm, explicitFields: command.explicitFields, fds: [] });
+    await vmm.handle({ kind: 'vm.boot' });
+    return await exited;
   } finally {
+    detachInput();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    await vmm.handle({ kind: 'vm.delete' });
     hypervisor.close();
-    if (serialOutputFd !== undefined && serialOutputFd > 2) closeSync(serialOutputFd);
-  }
-}
-
-/** Exit status for a machine exit, or undefined to reboot. */
-function exitStatus(exit: MachineExit, logger: Logger): number | undefined {
-  switch (exit.kind) {
-    case 'shutdown':
-    case 'stopped':
-      logger.info('the guest powered off');
-      return 0;
-    case 'reset':
-      return undefined;
-    case 'triple-fault':
-      logger.error(`vCPU ${exit.vcpu} triple-faulted: the guest crashed`);
-      return 1;
-    case 'error':
-      logger.error(`vCPU ${exit.vcpu} stopped: ${exit.message}`);
-      return 1;
   }
 }
 

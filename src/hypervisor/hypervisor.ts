@@ -91,5 +91,7 @@ export interface Vcpu {
   getMpState(): number;
   setMpState(state: number): void;
   tscKhz(): number;
+  /** Injects an NMI. Call it from the vCPU's own thread (between runs). */
+  injectNmi(): void;
   close(): void;
 }

@@ -9,7 +9,7 @@ import { bootFpu, bootMsrs, configureLint, linux64BootState, pvhBootState, write
 import { buildCpuid } from '../arch/x86_64/cpuid.ts';
 import { buildE820Map } from '../arch/x86_64/e820.ts';
 import { COM1_IRQ, KVM_IDENTITY_MAP_START, KVM_TSS_START } from '../arch/x86_64/layout.ts';
-import { createLegacySharedState, LegacyPlatform, type LegacySharedState } from '../devices/legacy-platform.ts';
+import { createLegacySharedState, LegacyPlatform, type LegacyDeviceInstance, type LegacySharedState } from '../devices/legacy-platform.ts';
 import { NimbusError } from '../errors/nimbus-error.ts';
 import { EventFd, eventFdInterruptLine } from '../host/eventfd.ts';
 import { GuestRam } from '../host/guest-ram.ts';
@@ -132,6 +132,15 @@ export class Machine {
 
   waitForSerialInputSpace(): Promise<void> {
     return this.platform.waitForSerialInputSpace();
+  }
+
+  /** The legacy platform devices and their port ranges. */
+  devices(): readonly LegacyDeviceInstance[] {
+    return this.platform.devices;
+  }
+
+  injectNmi(): void {
+    this.threads?.injectNmi();
   }
 
   async pause(): Promise<void> {

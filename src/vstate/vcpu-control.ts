@@ -12,7 +12,8 @@ export type VcpuState = (typeof VCPU_STATE)[keyof typeof VCPU_STATE];
 
 const COMMAND = 0;
 const STATE = 1;
-const WORDS = 2;
+const NMI_REQUESTED = 2;
+const WORDS = 3;
 
 export class VcpuControl {
   readonly buffer: SharedArrayBuffer;
@@ -39,6 +40,16 @@ export class VcpuControl {
   set state(value: VcpuState) {
     Atomics.store(this.words, STATE, value);
     Atomics.notify(this.words, STATE);
+  }
+
+  /** Main-thread side: asks the vCPU to inject an NMI the next time it is kicked out of the guest. */
+  requestNmi(): void {
+    Atomics.store(this.words, NMI_REQUESTED, 1);
+  }
+
+  /** Worker side: true (once) if an NMI was requested. */
+  takeNmiRequest(): boolean {
+    return Atomics.exchange(this.words, NMI_REQUESTED, 0) === 1;
   }
 
   /** Worker side: blocks while the command is still `current`. */

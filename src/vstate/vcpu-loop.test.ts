@@ -79,3 +79,21 @@ test('system events map to guest shutdown and reset', () => {
     assert.equal(runVcpuLoop({ vcpu, control, pio, mmio, pendingStop: () => undefined }).kind, kind);
   }
 });
+
+test('an NMI requested through the mailbox is injected by the vCPU thread when it is kicked out', () => {
+  const { vcpu, control, pio, mmio } = setup();
+  control.requestNmi();
+  vcpu.requestExit(); // the kick: the next run returns interrupted
+  vcpu.script.push({ kind: 'shutdown' });
+  const runs: string[] = [];
+  const original = vcpu.run.bind(vcpu);
+  vcpu.run = () => {
+    const exit = original();
+    runs.push(exit.kind);
+    return exit;
+  };
+  runVcpuLoop({ vcpu, control, pio, mmio, pendingStop: () => undefined });
+  assert.deepEqual(runs, ['interrupted', 'shutdown']);
+  assert.equal(vcpu.nmis, 1);
+  assert.equal(control.takeNmiRequest(), false, 'the request is consumed');
+});

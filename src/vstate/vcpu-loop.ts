@@ -38,6 +38,7 @@ export function runVcpuLoop(ctx: VcpuLoopContext): VcpuStopReason {
     if (stop) return finish(control, stop);
     if (exit.kind === 'interrupted') {
       vcpu.clearExitRequest();
+      if (control.takeNmiRequest()) vcpu.injectNmi();
       const command = control.command;
       if (command === VCPU_COMMAND.STOP) return finish(control, { kind: 'stopped' });
       if (command === VCPU_COMMAND.PAUSE) {

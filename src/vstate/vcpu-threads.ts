@@ -88,6 +88,14 @@ export class VcpuThreads {
     await Promise.all(this.threads.map((t) => t.control.waitForState(VCPU_STATE.PAUSED)));
   }
 
+  /** Injects an NMI into every vCPU (each does it from its own thread after a kick). */
+  injectNmi(): void {
+    for (const t of this.threads) {
+      t.control.requestNmi();
+      this.kick(t);
+    }
+  }
+
   resume(): void {
     for (const t of this.threads) t.control.command = VCPU_COMMAND.RUN;
   }
@@ -104,8 +112,12 @@ export class VcpuThreads {
   }
 
   private command(t: VcpuThread, command: (typeof VCPU_COMMAND)[keyof typeof VCPU_COMMAND]): void {
-    if (t.control.state === VCPU_STATE.EXITED) return;
     t.control.command = command;
+    this.kick(t);
+  }
+
+  private kick(t: VcpuThread): void {
+    if (t.control.state === VCPU_STATE.EXITED) return;
     t.vcpu.requestExit();
     kickThread(t.thread);
   }

@@ -106,6 +106,12 @@ export class FakeVcpu implements Vcpu {
     return 2_000_000;
   }
 
+  nmis = 0;
+
+  injectNmi(): void {
+    this.nmis++;
+  }
+
   close(): void {}
 }
 

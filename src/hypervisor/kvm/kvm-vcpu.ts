@@ -168,6 +168,10 @@ export class KvmVcpu implements Vcpu {
     return this.addon.ioctl(this.fd, IOCTL.KVM_GET_TSC_KHZ, 0);
   }
 
+  injectNmi(): void {
+    this.addon.ioctl(this.fd, IOCTL.KVM_NMI, 0);
+  }
+
   /** Unmaps kvm_run. The fd itself belongs to the VM (closed by KvmVm.close()). */
   close(): void {
     this.addon.munmap(this.runAddress, this.runSize);
