@@ -1,7 +1,8 @@
 /**
  * Boots the test guests under QEMU (microvm with ACPI, PVH entry through -kernel) and checks their reports: good
  * ACPI checksums, the command line and initrd (CRC-32) arriving intact, a sane memory map, and every CPU checking in
- * with -smp 1, 2 and 4 (only the enabled ones with -smp 2,maxcpus=4). Each case runs under TCG and, where /dev/kvm
+ * with -smp 1, 2 and 4 (only the enabled ones with -smp 2,maxcpus=4), and the lifecycle guest's serial echo
+ * (IOAPIC-routed UART interrupt), ACPI reset and triple fault. Each case runs under TCG and, where /dev/kvm
  * is usable, under KVM too (on this project's machines that is PVM, so the guests' CPL0 code runs in KVM's
  * instruction emulator as it will under Nimbus). This validates the guests against a reference VMM; Nimbus's own
  * boot tests reuse them.
@@ -16,6 +17,8 @@ import { after, before, describe, test } from 'node:test';
 import { crc32 } from 'node:zlib';
 import { parseGuestReport, findAcpiTable, type GuestReport } from '../helpers/guest-report.ts';
 import { buildGuest } from './build.ts';
+import { ConsoleSession } from '../helpers/console-session.ts';
+import { bootCounts, PANIC_LINE, resetLine, ROUTE_LINE, serialEchoExchange } from './lifecycle-guest.ts';
 
 const QEMU = 'qemu-system-x86_64';
 const QEMU_TIMEOUT_MS = 60_000;
@@ -48,21 +51,29 @@ interface BootOptions {
   smp: string;
   append?: string;
   initrd?: string;
+  /** Let a reset reboot the VM instead of ending QEMU (-no-reboot). */
+  reboot?: boolean;
+}
+
+/** QEMU's arguments to boot `kernel` with the serial console on stdio. */
+function qemuArgs(kernel: string, options: BootOptions): string[] {
+  return [
+    '-M', 'microvm,acpi=on,x-option-roms=off,isa-serial=on,rtc=on',
+    ...options.accelerator,
+    '-m', `${MEMORY_MIB}M`,
+    '-smp', options.smp,
+    '-nodefaults', '-no-user-config', ...(options.reboot ? [] : ['-no-reboot']),
+    '-display', 'none', '-monitor', 'none', '-serial', 'stdio',
+    '-kernel', kernel,
+    ...(options.append === undefined ? [] : ['-append', options.append]),
+    ...(options.initrd === undefined ? [] : ['-initrd', options.initrd]),
+  ];
 }
 
 /** Boots `kernel` and returns the serial output. The guest powers off by itself; a PANIC triple-faults, which
  * -no-reboot turns into an exit, so the test sees the reason instead of a timeout. */
 function bootQemu(kernel: string, options: BootOptions): Promise<string> {
-  const args = [
-    '-M', 'microvm,acpi=on,x-option-roms=off,isa-serial=on,rtc=on',
-    ...options.accelerator,
-    '-m', `${MEMORY_MIB}M`,
-    '-smp', options.smp,
-    '-nodefaults', '-no-user-config', '-no-reboot', '-display', 'none', '-monitor', 'none', '-serial', 'stdio',
-    '-kernel', kernel,
-    ...(options.append === undefined ? [] : ['-append', options.append]),
-    ...(options.initrd === undefined ? [] : ['-initrd', options.initrd]),
-  ];
+  const args = qemuArgs(kernel, options);
   return new Promise((resolve, reject) => {
     execFile(QEMU, args, { timeout: QEMU_TIMEOUT_MS, maxBuffer: 1024 * 1024 }, (error, stdout, stderr) => {
       if (error) reject(new Error(`${QEMU} ${args.join(' ')} failed: ${error.message}\nstdout:\n${stdout}\nstderr:\n${stderr}`));
@@ -117,6 +128,7 @@ describe('test guests under QEMU', { skip: qemuMissing }, () => {
   let initrd: Buffer = Buffer.alloc(0);
   let reportElf = '';
   let smpElf = '';
+  let lifecycleElf = '';
 
   before(async () => {
     workDir = await mkdtemp(join(tmpdir(), 'nimbus-guests-qemu-'));
@@ -125,6 +137,7 @@ describe('test guests under QEMU', { skip: qemuMissing }, () => {
     await writeFile(initrdPath, initrd);
     reportElf = await buildGuest('report');
     smpElf = await buildGuest('smp');
+    lifecycleElf = await buildGuest('lifecycle');
   });
 
   after(async () => {
@@ -206,5 +219,39 @@ describe('test guests under QEMU', { skip: qemuMissing }, () => {
         );
       });
     }
+
+    test(`${accelerator.name}: lifecycle guest echoes serial input received through IRQ 4 on the IOAPIC`, async () => {
+      const args = qemuArgs(lifecycleElf, { accelerator: accelerator.args, smp: '1', append: 'nimbus.test=serial-echo' });
+      const session = new ConsoleSession(QEMU, args, QEMU_TIMEOUT_MS);
+      try {
+        const { typed, echoed } = await serialEchoExchange(session, QEMU_TIMEOUT_MS);
+        assert.deepEqual(echoed, typed);
+        const route = ROUTE_LINE.exec(session.output('stdout'));
+        assert.ok(route, session.describe());
+        assert.equal(route[1], route[3], 'GSI 4 is pin 4 of the IOAPIC at GSI base 0');
+        assert.deepEqual(await session.exited, { status: 0, signal: null }, session.describe());
+        assert.doesNotMatch(session.output('stdout'), PANIC_LINE);
+      } finally {
+        await session.close();
+      }
+    });
+
+    test(`${accelerator.name}: lifecycle guest resets through the FADT RESET_REG; QEMU keeps RAM, so the next boot counts 2`, async () => {
+      const args = qemuArgs(lifecycleElf, { accelerator: accelerator.args, smp: '1', append: 'nimbus.test=acpi-reset', reboot: true });
+      const session = new ConsoleSession(QEMU, args, QEMU_TIMEOUT_MS);
+      try {
+        await session.waitFor('stdout', resetLine('acpi-reset'), { times: 2, timeoutMs: QEMU_TIMEOUT_MS });
+        assert.deepEqual(bootCounts(session.output('stdout')), [1, 2]);
+        assert.doesNotMatch(session.output('stdout'), PANIC_LINE);
+      } finally {
+        await session.close();
+      }
+    });
+
+    test(`${accelerator.name}: lifecycle guest triple-faults without a PANIC`, async () => {
+      const output = await bootQemu(lifecycleElf, { accelerator: accelerator.args, smp: '1', append: 'nimbus.test=triple-fault' });
+      assert.match(output, /^lifecycle\.triple_fault$/m);
+      assert.doesNotMatch(output, PANIC_LINE);
+    });
   }
 });

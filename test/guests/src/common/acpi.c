@@ -1,6 +1,6 @@
 /*
  * ACPI table access for the Nimbus test guests (see acpi.h). Byte sums run at CPL3 through run_user, where PVM
- * executes natively; everything else here is a handful of loads at CPL0.
+ * executes natively; everything else here is a handful of loads at CPL0, and the FADT power-off and reset writes.
  */
 #include "acpi.h"
 #include "lapic.h"
@@ -93,37 +93,58 @@ int madt_entry_cpu(const uint8_t *entry, struct madt_cpu *cpu) {
     return 0;
 }
 
-static void gas_write(const struct acpi_gas *gas, uint64_t value) {
+/* Writes value to the register a FADT Generic Address Structure describes (I/O or memory space); name says which
+ * register in a PANIC. */
+static void gas_write(const struct acpi_gas *gas, uint64_t value, const char *name) {
     /* Access size 0 (undefined): derive it from the register width. */
     unsigned access_size = gas->access_size;
     if (access_size == 0) access_size = gas->bit_width <= 8 ? 1u : gas->bit_width <= 16 ? 2u : 3u;
     value <<= gas->bit_offset;
-    if (gas->space_id == ACPI_SPACE_IO) {
-        if (gas->address > 0xffff) panic("fadt: SLEEP_CONTROL_REG I/O port above 0xffff");
-        uint16_t port = (uint16_t)gas->address;
-        if (access_size == 1)
-            outb(port, (uint8_t)value);
-        else if (access_size == 2)
-            outw(port, (uint16_t)value);
-        else if (access_size == 3)
-            outl(port, (uint32_t)value);
-        else
-            panic("fadt: SLEEP_CONTROL_REG has an unsupported I/O access size");
-    } else if (gas->space_id == ACPI_SPACE_MEMORY) {
-        if (!identity_mapped(gas->address, 8)) panic("fadt: SLEEP_CONTROL_REG above 4 GiB");
-        if (access_size == 1)
-            *(volatile uint8_t *)gas->address = (uint8_t)value;
-        else if (access_size == 2)
-            *(volatile uint16_t *)gas->address = (uint16_t)value;
-        else if (access_size == 3)
-            *(volatile uint32_t *)gas->address = (uint32_t)value;
-        else if (access_size == 4)
-            *(volatile uint64_t *)gas->address = value;
-        else
-            panic("fadt: SLEEP_CONTROL_REG has an unsupported access size");
-    } else {
-        panic("fadt: SLEEP_CONTROL_REG is neither system memory nor system I/O");
+    if (gas->address == 0) {
+        print_key_str("fadt.register", name);
+        panic("fadt: the register is empty");
     }
+    if (gas->space_id == ACPI_SPACE_IO) {
+        uint16_t port = (uint16_t)gas->address;
+        if (gas->address > 0xffff) {
+            print_key_str("fadt.register", name);
+            panic("fadt: I/O port above 0xffff");
+        } else if (access_size == 1) {
+            outb(port, (uint8_t)value);
+        } else if (access_size == 2) {
+            outw(port, (uint16_t)value);
+        } else if (access_size == 3) {
+            outl(port, (uint32_t)value);
+        } else {
+            print_key_str("fadt.register", name);
+            panic("fadt: unsupported I/O access size");
+        }
+    } else if (gas->space_id == ACPI_SPACE_MEMORY) {
+        if (!identity_mapped(gas->address, 8)) {
+            print_key_str("fadt.register", name);
+            panic("fadt: register above 4 GiB");
+        } else if (access_size == 1) {
+            *(volatile uint8_t *)gas->address = (uint8_t)value;
+        } else if (access_size == 2) {
+            *(volatile uint16_t *)gas->address = (uint16_t)value;
+        } else if (access_size == 3) {
+            *(volatile uint32_t *)gas->address = (uint32_t)value;
+        } else if (access_size == 4) {
+            *(volatile uint64_t *)gas->address = value;
+        } else {
+            print_key_str("fadt.register", name);
+            panic("fadt: unsupported memory access size");
+        }
+    } else {
+        print_key_str("fadt.register", name);
+        panic("fadt: the register is neither system memory nor system I/O");
+    }
+}
+
+void acpi_tables_checked(const struct hvm_start_info *info, struct acpi_root *root) {
+    const struct acpi_rsdp *rsdp = acpi_rsdp_at(info->rsdp_paddr);
+    if (!rsdp) panic("acpi: no RSDP signature at rsdp_paddr");
+    if (!acpi_root_init(rsdp, root)) panic("acpi: neither the XSDT nor the RSDT is readable");
 }
 
 void acpi_power_off(const struct acpi_header *fadt) {
@@ -133,9 +154,18 @@ void acpi_power_off(const struct acpi_header *fadt) {
         panic("fadt: not hardware-reduced; PM1 control block power-off is not supported");
     struct acpi_gas sleep_control;
     __builtin_memcpy(&sleep_control, bytes + FADT_SLEEP_CONTROL_REG, sizeof sleep_control);
-    if (sleep_control.address == 0) panic("fadt: SLEEP_CONTROL_REG is empty");
-    gas_write(&sleep_control, (SLP_TYP_S5 << SLP_TYP_SHIFT) | SLP_EN);
-    uint64_t deadline = ticks_now() + TICKS_PER_SECOND;
-    while (ticks_now() < deadline) wait_for_interrupt();
+    gas_write(&sleep_control, (SLP_TYP_S5 << SLP_TYP_SHIFT) | SLP_EN, "SLEEP_CONTROL_REG");
+    wait_ticks(TICKS_PER_SECOND);
     panic("power-off: still running 1 s after writing SLEEP_CONTROL_REG");
+}
+
+void acpi_reset(const struct acpi_header *fadt) {
+    const uint8_t *bytes = (const uint8_t *)fadt;
+    if (fadt->length <= FADT_RESET_VALUE) panic("fadt: too short to hold RESET_REG and RESET_VALUE");
+    if (!(load_u32(bytes + FADT_FLAGS) & FADT_FLAG_RESET_REG_SUP)) panic("fadt: RESET_REG_SUP is clear");
+    struct acpi_gas reset;
+    __builtin_memcpy(&reset, bytes + FADT_RESET_REG, sizeof reset);
+    gas_write(&reset, bytes[FADT_RESET_VALUE], "RESET_REG");
+    wait_ticks(TICKS_PER_SECOND);
+    panic("reset: still running 1 s after writing RESET_REG");
 }

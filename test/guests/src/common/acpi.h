@@ -1,6 +1,6 @@
 /*
- * ACPI table access for the Nimbus test guests: RSDP, XSDT/RSDT walk, checksums (computed at CPL3), MADT entries
- * and the hardware-reduced power-off through the FADT SLEEP_CONTROL_REG.
+ * ACPI table access for the Nimbus test guests: RSDP, XSDT/RSDT walk, checksums (computed at CPL3), MADT entries,
+ * the hardware-reduced power-off through the FADT SLEEP_CONTROL_REG and the reset through its RESET_REG.
  */
 #pragma once
 #include "guest.h"
@@ -58,6 +58,7 @@ _Static_assert(sizeof(struct acpi_gas) == 12, "acpi_gas layout");
 #define FADT_SLEEP_STATUS_REG 256
 #define FADT_HYPERVISOR_VENDOR 268
 #define FADT_LENGTH_V6 276
+#define FADT_FLAG_RESET_REG_SUP (1u << 10)
 #define FADT_FLAG_HW_REDUCED_ACPI (1u << 20)
 
 /* MADT: local APIC address and flags, then variable-length entries. */
@@ -99,6 +100,8 @@ const struct acpi_rsdp *acpi_rsdp_at(uint64_t address);
 const struct acpi_header *acpi_table_at(uint64_t address);
 /* Fills root from the RSDP; returns 0 when neither XSDT nor RSDT is readable. */
 int acpi_root_init(const struct acpi_rsdp *rsdp, struct acpi_root *root);
+/* Fills root from the start info's RSDP; PANIC when there is no RSDP or root table. */
+void acpi_tables_checked(const struct hvm_start_info *info, struct acpi_root *root);
 uint64_t acpi_root_entry(const struct acpi_root *root, unsigned index);
 /* First table with this signature listed in the root table, or NULL. */
 const struct acpi_header *acpi_find(const struct acpi_root *root, const char signature[4]);
@@ -111,3 +114,6 @@ int madt_entry_cpu(const uint8_t *entry, struct madt_cpu *cpu);
 /* ACPI S5 through the hardware-reduced FADT's SLEEP_CONTROL_REG (I/O or memory space). PANIC if the FADT cannot
  * do that or the VM is still running a second later. */
 NORETURN void acpi_power_off(const struct acpi_header *fadt);
+/* Writes RESET_VALUE to the FADT's RESET_REG (I/O or memory space). PANIC if the FADT has no reset register or the
+ * VM is still running a second later. */
+NORETURN void acpi_reset(const struct acpi_header *fadt);

@@ -5,7 +5,8 @@
  * - pvh_entry32: 32-bit protected-mode entry (EBX = hvm_start_info). It records the entry state, then goes to long
  *   mode through the page tables below, which are prebuilt in the image (a run-time fill loop would cost ~10 ms of
  *   emulated CPL0 time under PVM).
- * - The GDT (user segments and a TSS slot for CPL3 work), exception stubs, the LAPIC timer and spurious ISRs.
+ * - The GDT (user segments and a TSS slot for CPL3 work), exception stubs, the LAPIC timer and spurious ISRs and
+ *   the EOI routine other ISRs share.
  * - run_user: calls a function at CPL3 (where PVM runs code natively); it returns with a ud2 caught by #UD.
  * - triple_fault: the panic exit (never int3: under PVM that is an emulation failure, not a shutdown).
  */
@@ -205,29 +206,34 @@ exception_common:
     call exception_panic
     jmp triple_fault
 
-/* LAPIC timer: count the tick and send EOI (xAPIC MMIO or x2APIC MSR). Kept to a few instructions: every one is
- * emulated at CPL0 under PVM. */
+/* LAPIC timer: count the tick and send EOI. Kept to a few instructions: every one is emulated at CPL0 under PVM. */
     .globl timer_isr
 timer_isr:
     pushq %rax
     pushq %rcx
     pushq %rdx
     incq timer_ticks(%rip)
+    call lapic_eoi_from_isr
+    popq %rdx
+    popq %rcx
+    popq %rax
+    iretq
+
+/* Sends EOI to the local APIC (xAPIC MMIO or x2APIC MSR, as lapic_init found it). For ISRs: clobbers RAX, RCX and
+ * RDX only. */
+    .globl lapic_eoi_from_isr
+lapic_eoi_from_isr:
     cmpb $0, lapic_x2apic(%rip)
     jne 1f
     movq lapic_eoi_address(%rip), %rax
     movl $0, (%rax)
-    jmp 2f
+    ret
 1:
     movl $0x80b, %ecx               /* x2APIC EOI MSR */
     xorl %eax, %eax
     xorl %edx, %edx
     wrmsr
-2:
-    popq %rdx
-    popq %rcx
-    popq %rax
-    iretq
+    ret
 
 /* Spurious LAPIC interrupts need no EOI. */
     .globl spurious_isr

@@ -61,6 +61,9 @@ static inline int identity_mapped(uint64_t address, uint64_t length) {
     return address < IDENTITY_MAP_END && length <= IDENTITY_MAP_END - address;
 }
 
+/* First page after the loaded image (guest.ld). */
+extern char image_end[];
+
 void *memcpy(void *dst, const void *src, size_t n);
 void *memset(void *dst, int value, size_t n);
 

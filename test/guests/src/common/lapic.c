@@ -88,3 +88,8 @@ void lapic_send_ipi(uint32_t destination, uint32_t icr_low) {
 uint64_t ticks_now(void) { return *(volatile uint64_t *)&timer_ticks; }
 
 void wait_for_interrupt(void) { __asm__ volatile("sti; hlt; cli" ::: "memory"); }
+
+void wait_ticks(uint64_t ticks) {
+    uint64_t target = ticks_now() + ticks;
+    while (ticks_now() < target) wait_for_interrupt();
+}

@@ -23,3 +23,5 @@ void lapic_send_ipi(uint32_t destination, uint32_t icr_low);
 uint64_t ticks_now(void);
 /* Sleeps until the next interrupt (sti; hlt), then disables interrupts again. */
 void wait_for_interrupt(void);
+/* Sleeps (sti; hlt) until `ticks` timer ticks have passed. */
+void wait_ticks(uint64_t ticks);

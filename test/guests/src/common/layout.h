@@ -1,7 +1,7 @@
 /*
  * Constants shared by the assembly and C parts of the Nimbus test guests: GDT selectors, debug-port milestone
- * codes, stack sizes and the physical page used for the SMP real-mode trampoline. Only #defines, so that both
- * .S and .c files can include it.
+ * codes, interrupt vectors, the UART registers, stack sizes and the physical page used for the SMP real-mode
+ * trampoline. Only #defines, so that both .S and .c files can include it.
  */
 #pragma once
 
@@ -44,7 +44,28 @@
 
 /* Interrupt vectors. */
 #define VECTOR_TIMER 0x20
+#define VECTOR_SERIAL 0x24
 #define VECTOR_SPURIOUS 0xff
+
+/* The 16550 UART (COM1, ISA IRQ 4): registers at UART_BASE + offset, and the bits the guests use. */
+#define UART_BASE 0x3f8
+#define UART_IRQ 4
+#define UART_RBR (UART_BASE + 0) /* receive buffer (read) */
+#define UART_THR (UART_BASE + 0) /* transmit holding register (write) */
+#define UART_IER (UART_BASE + 1) /* interrupt enable */
+#define UART_FCR (UART_BASE + 2) /* FIFO control (write) */
+#define UART_LCR (UART_BASE + 3) /* line control */
+#define UART_MCR (UART_BASE + 4) /* modem control */
+#define UART_LSR (UART_BASE + 5) /* line status */
+#define UART_IER_RECEIVED_DATA 0x01
+#define UART_FCR_ENABLE_AND_CLEAR 0x07
+#define UART_LCR_8N1 0x03
+#define UART_MCR_DTR 0x01
+#define UART_MCR_RTS 0x02
+#define UART_MCR_OUT2 0x08 /* gates the UART's interrupt output on PCs */
+#define UART_LSR_DATA_READY 0x01
+#define UART_LSR_THR_EMPTY 0x20
+#define UART_FIFO_SIZE 16
 
 /* Exception vectors. */
 #define VECTOR_INVALID_OPCODE 6

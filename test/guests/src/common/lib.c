@@ -5,14 +5,6 @@
  */
 #include "guest.h"
 
-#define UART_BASE 0x3f8
-#define UART_THR (UART_BASE + 0) /* transmit holding register */
-#define UART_FCR (UART_BASE + 2) /* FIFO control */
-#define UART_LSR (UART_BASE + 5) /* line status */
-#define UART_FCR_ENABLE_AND_CLEAR 0x07
-#define UART_LSR_THR_EMPTY 0x20
-#define UART_FIFO_SIZE 16
-
 static char pending[UART_FIFO_SIZE];
 static unsigned pending_count = 0;
 

@@ -19,11 +19,6 @@ extern char ap_trampoline_start[], ap_trampoline_end[];
 
 static uint32_t checkin(unsigned slot) { return *(volatile uint32_t *)&ap_checkin[slot]; }
 
-static void wait_ticks(uint64_t ticks) {
-    uint64_t target = ticks_now() + ticks;
-    while (ticks_now() < target) wait_for_interrupt();
-}
-
 static void install_trampoline(const struct hvm_start_info *info) {
     size_t size = (size_t)(ap_trampoline_end - ap_trampoline_start);
     if (!memmap_covers_ram(info, AP_TRAMPOLINE_BASE, 0x1000))
@@ -59,10 +54,8 @@ void guest_main(uint32_t start_info_address) {
     print_key_str("report.guest", "smp");
     const struct hvm_start_info *info = start_info_checked(start_info_address);
     lapic_init();
-    const struct acpi_rsdp *rsdp = acpi_rsdp_at(info->rsdp_paddr);
-    if (!rsdp) panic("acpi: no RSDP signature at rsdp_paddr");
     struct acpi_root root;
-    if (!acpi_root_init(rsdp, &root)) panic("acpi: neither the XSDT nor the RSDT is readable");
+    acpi_tables_checked(info, &root);
     const struct acpi_header *madt = acpi_find(&root, "APIC");
     if (!madt || madt->length < MADT_ENTRIES) panic("smp: no MADT");
     const struct acpi_header *fadt = acpi_find(&root, "FACP");
