@@ -33,6 +33,8 @@ export function attachSerialInput(machine: Machine): () => void {
     void drain();
   };
   stdin.on('data', onData);
+  // A previous detach paused the stream (e.g. across a guest reset); adding a listener does not resume it.
+  stdin.resume();
   return () => {
     stdin.off('data', onData);
     stdin.pause();

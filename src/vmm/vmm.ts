@@ -85,7 +85,12 @@ export class Vmm implements VmmControl {
 
   /** Carries out one action; concurrent calls are queued (the API serves several clients). */
   handle(action: VmmAction): Promise<ActionResult> {
-    const run = this.queue.then(() => this.dispatch(action));
+    return this.enqueue(() => this.dispatch(action));
+  }
+
+  /** Runs `work` after everything queued before it: actions and guest-initiated events never interleave. */
+  private enqueue<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(work);
     this.queue = run.catch(() => undefined);
     return run;
   }
@@ -167,7 +172,7 @@ export class Vmm implements VmmControl {
     this.machine = machine;
     this.state = 'Running';
     this.options.onMachine?.(machine);
-    void machine.exited.then((exit) => this.onGuestExit(machine, exit));
+    void machine.exited.then((exit) => this.enqueue(() => this.onGuestExit(machine, exit)));
   }
 
   /** Stops and releases the running machine (if any); the config stays. */
@@ -238,7 +243,10 @@ export class Vmm implements VmmControl {
     return machine;
   }
 
-  /** Guest-initiated end of a machine: power-off, reset (reboot) or a crash. Ignores machines already replaced. */
+  /**
+   * Guest-initiated end of a machine: power-off, reset (reboot) or a crash. Runs in the action queue; a machine that
+   * an action already stopped or replaced in the meantime (shutdown, reboot, delete) is ignored.
+   */
   private async onGuestExit(machine: Machine, exit: MachineExit): Promise<void> {
     if (this.machine !== machine || exit.kind === 'stopped') return;
     const { logger, events } = this.options;
@@ -246,7 +254,7 @@ export class Vmm implements VmmControl {
       switch (exit.kind) {
         case 'reset':
           logger.info('the guest requested a reset: rebooting the VM');
-          await this.handle({ kind: 'vm.reboot' });
+          await this.reboot();
           return;
         case 'shutdown':
           logger.info('the guest powered off');
