@@ -151,8 +151,7 @@ describe('not supported by Nimbus yet', () => {
     [['--api-socket', '/tmp/api.sock'], '--api-socket is not supported by Nimbus yet [apiSocket]'],
     [['--kernel', 'k', '--event-monitor', 'path=/tmp/ev'], '--event-monitor is not supported by Nimbus yet [eventMonitor]'],
     [['--kernel', 'k', '--log-format', '{msg}'], '--log-format is not supported by Nimbus yet [logFormat]'],
-    [['--kernel', 'k', '--seccomp', 'false'], '--seccomp is not supported by Nimbus yet [seccomp]'],
-    [['--kernel', 'k', '--no-shutdown'], '--no-shutdown is not supported by Nimbus yet [noShutdown]'],
+    [['--kernel', 'k', '--seccomp', 'log'], '--seccomp is not supported by Nimbus yet [seccomp]'],
     [['--restore', 'source_url=file:///snap'], '--restore is not supported by Nimbus yet [restore]'],
   ];
   for (const [args, message] of cases) {

@@ -36,6 +36,9 @@ export async function main(args: readonly string[]): Promise<number> {
     writeLine: lineWriter(fdSink(logFd)),
   });
   for (const warning of command.warnings) logger.warn(warning);
+  if (command.vmm.seccomp === undefined) {
+    logger.warn('seccomp filtering is not implemented yet: the VMM runs without a syscall filter (pass --seccomp false to acknowledge)');
+  }
   try {
     return await run(command, { logger, logFd, startTime });
   } catch (error) {
@@ -81,11 +84,14 @@ async function run(command: RunCommand, context: { logger: Logger; logFd: number
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // With --no-shutdown the VMM outlives the guest; nothing else keeps Node's event loop alive then.
+  const keepAlive = setInterval(() => {}, 2 ** 30);
   try {
     await vmm.handle({ kind: 'vm.create', config: command.vm, explicitFields: command.explicitFields, fds: [] });
     await vmm.handle({ kind: 'vm.boot' });
     return await exited;
   } finally {
+    clearInterval(keepAlive);
     detachInput();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -132,6 +132,21 @@ describe('serial input (--serial tty)', () => {
 });
 
 describe('SIGTERM', () => {
+  test('--no-shutdown: the VMM outlives the guest\'s power-off until it is stopped', async () => {
+    const session = startNimbus('serial-echo', ['--no-shutdown']);
+    try {
+      await session.waitFor('stdout', SERIAL_READY_LINE, { timeoutMs: WAIT_MS });
+      session.write('\n');
+      await session.waitFor('stderr', /INFO -- the guest powered off\n/, { timeoutMs: WAIT_MS });
+      const early = await Promise.race([session.exited, new Promise((resolve) => setTimeout(() => resolve('running'), 500))]);
+      assert.equal(early, 'running', 'still running 0.5 s after the power-off');
+      session.signal('SIGTERM');
+      assert.deepEqual(await session.exited, { status: 0, signal: null }, session.describe());
+    } finally {
+      await session.close();
+    }
+  });
+
   test('while the guest waits for input: the VM stops with status 0', async () => {
     const session = startNimbus('serial-echo');
     try {

@@ -126,7 +126,7 @@ describe('checkVmmSupported', () => {
     unsupported(() => checkVmmSupported({ ...defaults, eventMonitor: { fd: 3 } }), 'eventMonitor');
     unsupported(() => checkVmmSupported({ ...defaults, logFormat: '{msg}' }), 'logFormat');
     unsupported(() => checkVmmSupported({ ...defaults, seccomp: 'true' }), 'seccomp');
-    unsupported(() => checkVmmSupported({ ...defaults, noShutdown: true }), 'noShutdown');
+    checkVmmSupported({ ...defaults, seccomp: 'false', noShutdown: true });
     unsupported(
       () => checkVmmSupported({ ...defaults, restore: { source_url: 'file:///s', prefault: false, memory_restore_mode: 'Copy', resume: false, zone_updates: [] } }),
       'restore',
@@ -138,7 +138,7 @@ describe('SUPPORTED_FEATURES', () => {
   it('names the implemented options', () => {
     assert.deepEqual(
       SUPPORTED_FEATURES.map((feature) => feature.option),
-      ['--kernel', '--firmware', '--initramfs', '--cmdline', '--cpus', '--memory', '--serial', '--console', '-v', '--log-file'],
+      ['--kernel', '--firmware', '--initramfs', '--cmdline', '--cpus', '--memory', '--serial', '--console', '-v', '--log-file', '--seccomp', '--no-shutdown'],
     );
   });
 });
