@@ -3,7 +3,6 @@
  * workers. Built in a straight line from a validated VmConfig; reports how the guest ended (power-off, reset, triple
  * fault or error) through `exited`, and can be paused, resumed and stopped.
  */
-import { readFileSync } from 'node:fs';
 import { buildAcpiTables } from '../acpi/index.ts';
 import { bootFpu, bootMsrs, configureLint, linux64BootState, pvhBootState, writeDescriptorTables, writeIdentityPageTables } from '../arch/x86_64/boot-cpu.ts';
 import { buildCpuid } from '../arch/x86_64/cpuid.ts';
@@ -13,6 +12,7 @@ import { createLegacySharedState, LegacyPlatform, type LegacyDeviceInstance, typ
 import { NimbusError } from '../errors/nimbus-error.ts';
 import { EventFd, eventFdInterruptLine } from '../host/eventfd.ts';
 import { GuestRam } from '../host/guest-ram.ts';
+import { MappedFile } from '../host/mapped-file.ts';
 import { fdSink, nullSink } from '../host/fd-sink.ts';
 import type { Hypervisor, Vcpu, Vm } from '../hypervisor/hypervisor.ts';
 import { loadKernel, type BootSetup } from '../loader/index.ts';
@@ -68,14 +68,23 @@ export class Machine {
 
   /** Builds the VM from `options.config` and starts its vCPUs. */
   static async boot(options: MachineOptions): Promise<Machine> {
-    const { config, hypervisor, logger } = options;
-    const supported = hypervisor.supportedCpuid();
-    const plan = planMachine(config, supported);
+    const { config, hypervisor } = options;
+    const plan = planMachine(config, hypervisor.supportedCpuid());
     const kernelPath = config.payload.kernel ?? config.payload.firmware;
     if (!kernelPath) throw new MachineError('NO_PAYLOAD', 'the VM has no kernel or firmware to boot');
-    const kernel = readPayload(kernelPath, config.payload.kernel ? '--kernel' : '--firmware');
-    const initramfs = config.payload.initramfs ? readPayload(config.payload.initramfs, '--initramfs') : undefined;
+    const kernel = mapPayload(kernelPath, config.payload.kernel ? '--kernel' : '--firmware');
+    let initramfs: MappedFile | undefined;
+    try {
+      initramfs = config.payload.initramfs ? mapPayload(config.payload.initramfs, '--initramfs') : undefined;
+      return await Machine.build(options, plan, kernelPath, kernel.bytes, initramfs?.bytes);
+    } finally {
+      kernel.unmap();
+      initramfs?.unmap();
+    }
+  }
 
+  private static async build(options: MachineOptions, plan: MachinePlan, kernelPath: string, kernel: Uint8Array, initramfs: Uint8Array | undefined): Promise<Machine> {
+    const { config, hypervisor, logger } = options;
     const workers = new VcpuWorkerPool(plan.bootVcpus);
     const ram = GuestRam.allocate(plan.ram);
     const vm = hypervisor.createVm();
@@ -205,9 +214,9 @@ export class Machine {
   }
 }
 
-function readPayload(path: string, option: string): Uint8Array {
+function mapPayload(path: string, option: string): MappedFile {
   try {
-    return readFileSync(path);
+    return MappedFile.open(path);
   } catch (cause) {
     throw new MachineError('PAYLOAD_UNREADABLE', `${option}: cannot read ${path}: ${(cause as Error).message}`, { cause });
   }
