@@ -4,7 +4,7 @@
 import { build } from 'esbuild';
 
 await build({
-  entryPoints: ['src/cli/main.ts', 'src/vstate/vcpu-worker.ts'],
+  entryPoints: ['src/cli/main.ts', 'src/vstate/vcpu-worker.ts', 'src/cli/remote/nimbus-remote.ts'],
   bundle: true,
   platform: 'node',
   format: 'esm',

@@ -3,7 +3,7 @@
  * (cloud-hypervisor/src/main.rs and vmm/src/config.rs `RestoreConfig::parse`).
  */
 import { omitUndefined } from '../vmm/config/omit-undefined.ts';
-import type { PathOrFd, RestoreConfig } from '../vmm/config/vmm-options.ts';
+import type { PathOrFd, RestoreConfig, VmMemoryZoneUpdateData } from '../vmm/config/vmm-options.ts';
 import { CliError } from './cli-error.ts';
 import { dequote, parseInteger, parseIntegerList, parseSubOptions, type SubOptions } from './option-parser.ts';
 
@@ -55,10 +55,16 @@ export function parseRestore(input: string): RestoreConfig {
     }),
     iommufd_fd: options.integer('iommufd_fd', 'i32'),
     resume: options.toggle('resume') ?? false,
-    zone_updates:
-      options.tupleList('zone_updates', 'a list like [mem0@1,mem1@0] (zone id@host NUMA node)', ({ key, value }) => {
-        const node = parseInteger(value, 'u32');
-        return node === undefined ? undefined : { id: dequote(key), host_numa_node: node };
-      }) ?? [],
+    zone_updates: parseZoneUpdates(options),
   });
+}
+
+/** `zone_updates=[mem0@1,mem1@0]`: memory zone id @ host NUMA node (restore and receive-migration). */
+export function parseZoneUpdates(options: SubOptions): VmMemoryZoneUpdateData[] {
+  return (
+    options.tupleList<VmMemoryZoneUpdateData>('zone_updates', 'a list like [mem0@1,mem1@0] (zone id@host NUMA node)', ({ key, value }) => {
+      const node = parseInteger(value, 'u32');
+      return node === undefined ? undefined : { id: dequote(key), host_numa_node: node };
+    }) ?? []
+  );
 }

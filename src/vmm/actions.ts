@@ -73,6 +73,8 @@ export interface SendMigrationData {
   connections?: number;
   tls_dir?: string;
   memory_mode?: MigrationMode;
+  /** Accepted by upstream's code and documented in live_migration.md, though not in the OpenAPI spec. */
+  preserve_source?: boolean;
 }
 
 /** A device-adding action: the endpoint's config and any file descriptors passed with it (SCM_RIGHTS). */
