@@ -7,6 +7,8 @@ import { resolveAcpiConfig, type AcpiConfig } from './config.ts';
 import {
   buildDsdt,
   dsdtTerms,
+  genericEventControllerDevice,
+  genericEventDevice,
   motherboardResourcesDevice,
   pciHostBridgeDevice,
   pciHostBridgeName,
@@ -39,6 +41,7 @@ function indexOf(haystack: Uint8Array, needle: Uint8Array, from = 0): number {
 }
 
 const ascii = (text: string): Uint8Array => Uint8Array.from(text, (c) => c.charCodeAt(0));
+const fromHex = (hex: string): Uint8Array => Uint8Array.from(hex.replace(/\s+/g, '').match(/../g)!, (byte) => Number.parseInt(byte, 16));
 
 describe('DSDT objects', () => {
   it('declares S5 with SLP_TYP 5 (the guest writes (5 << 2) | SLP_EN = 0x34 to power off)', () => {
@@ -112,6 +115,42 @@ describe('DSDT objects', () => {
   });
 });
 
+describe('DSDT Generic Event Device', () => {
+  it('compiles GEC_ as iasl compiles the register block, its read-once scan and the power button branch', () => {
+    // iasl -ino of: Device (GEC) { Name (_HID, EisaId ("PNP0A06")) Name (_UID, "Generic Event Controller")
+    //   Name (_CRS, ResourceTemplate () { Memory32Fixed (ReadWrite, 0xFEA00000, 0x00000001) })
+    //   OperationRegion (GDST, SystemMemory, 0xFEA00000, One) Field (GDST, ByteAcc, NoLock, WriteAsZeros) { GDAT, 8 }
+    //   Method (ESCN, 0, Serialized) { Store (GDAT, Local0) And (Local0, 0x08, Local1)
+    //     If (LEqual (Local1, 0x08)) { Notify (\_SB.PWRB, 0x80) } } }
+    // iasl leaves the End Tag checksum 0 ("not computed"); ours is computed (0x58).
+    const expected = fromHex(`
+      5b824508 4745435f
+      085f484944 0c41d00a06
+      085f554944 0d47656e65726963204576656e7420436f6e74726f6c6c657200
+      085f435253 11110a0e 860900 01 0000a0fe 01000000 7958
+      5b80 47445354 00 0c0000a0fe 01
+      5b810b 47445354 41 4744415408
+      1424 4553434e 08
+        70 47444154 60
+        7b 60 0a08 61
+        a012 93 61 0a08 86 5c2e5f53425f50575242 0a80`);
+    assert.deepEqual(genericEventControllerDevice(), expected);
+  });
+
+  it('compiles GED_ with HID ACPI0013, an edge/active-high Interrupt on GSI 5 and an _EVT that calls ESCN', () => {
+    // iasl -ino of: Device (GED) { Name (_HID, "ACPI0013") Name (_UID, Zero)
+    //   Name (_CRS, ResourceTemplate () { Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive, ,, ) { 5 } })
+    //   Method (_EVT, 1, Serialized) { \_SB.GEC.ESCN () } }
+    const expected = fromHex(`
+      5b8245 04 4745445f
+      085f484944 0d4143504930303133 00
+      085f554944 00
+      085f435253 110e0a0b 8906 00 03 01 05000000 79ef
+      1415 5f455654 09 5c2f03 5f53425f 4745435f 4553434e`);
+    assert.deepEqual(genericEventDevice(), expected);
+  });
+});
+
 describe('DSDT table', () => {
   it('puts _S5_ at the root and the devices in \\_SB_, COM1 only with a serial port', () => {
     const withSerial = dsdtTerms(resolveAcpiConfig(baseConfig));
@@ -120,11 +159,19 @@ describe('DSDT table', () => {
     const segments = resolveAcpiConfig(baseConfig).pciSegments;
     assert.deepEqual(
       withSerial[1],
-      aml.scope('\\_SB_', [pciHostBridgeDevice(segments[0]!), motherboardResourcesDevice(segments), serialPortDevice(), powerButtonDevice()]),
+      aml.scope('\\_SB_', [
+        pciHostBridgeDevice(segments[0]!),
+        motherboardResourcesDevice(segments),
+        serialPortDevice(),
+        powerButtonDevice(),
+        genericEventControllerDevice(),
+        genericEventDevice(),
+      ]),
     );
     const withoutSerial = dsdtTerms(resolveAcpiConfig({ ...baseConfig, serial: false }));
     assert.equal(indexOf(withoutSerial[1]!, ascii('COM1')), -1);
     assert.notEqual(indexOf(withoutSerial[1]!, ascii('PWRB')), -1);
+    assert.notEqual(indexOf(withoutSerial[1]!, genericEventDevice()), -1, 'the GED exists with or without a serial port');
   });
 
   it('wraps the AML in a revision 6 DSDT header with a valid checksum', () => {

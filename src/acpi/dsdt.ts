@@ -7,11 +7,27 @@
  *   \_SB_.MBRD     motherboard resources reserving the ECAM windows, so Linux trusts the MCFG
  *   \_SB_.COM1     the 16550 UART, only when the serial port exists
  *   \_SB_.PWRB     the power button
- * Pure: no node:* imports.
+ *   \_SB_.GEC_     the Generic Event Controller: the GED's 1-byte notification register (GDAT, read-to-clear) and
+ *                  ESCN, which reads it once and dispatches each bit (0x8: Notify(\_SB_.PWRB, 0x80))
+ *   \_SB_.GED_     the Generic Event Device (ACPI0013): its interrupt and _EVT, which the OS runs on that
+ *                  interrupt and which calls \_SB_.GEC_.ESCN
+ * The GED pieces follow Cloud Hypervisor's AcpiGedDevice::to_aml_bytes (devices/src/acpi.rs), except that the
+ * register block is described as Memory32Fixed (a fixed register the device decodes) where upstream declares a
+ * QWordMemory producer window. Pure: no node:* imports.
  */
-import { COM1_IRQ, COM1_PORT_COUNT, COM1_PORT_START } from '../arch/x86_64/layout.ts';
+import { COM1_IRQ, COM1_PORT_COUNT, COM1_PORT_START, GED_IRQ, GED_MMIO_SIZE, GED_MMIO_START } from '../arch/x86_64/layout.ts';
 import * as aml from './aml.ts';
-import { dwordMemory, ioPort, irqNoFlags, memory32Fixed, qwordMemory, resourceTemplate, wordBusNumber, wordIo } from './aml-resources.ts';
+import {
+  dwordMemory,
+  extendedInterrupt,
+  ioPort,
+  irqNoFlags,
+  memory32Fixed,
+  qwordMemory,
+  resourceTemplate,
+  wordBusNumber,
+  wordIo,
+} from './aml-resources.ts';
 import type { ResolvedAcpiConfig, ResolvedPciSegment } from './config.ts';
 import { finishSdt, startSdt } from './tables/sdt.ts';
 
@@ -95,6 +111,67 @@ export function powerButtonDevice(): aml.Aml {
   return aml.device('PWRB', [aml.name('_HID', aml.eisaId('PNP0C0C')), aml.name('_UID', aml.zero())]);
 }
 
+/**
+ * Bits of the GED notification register that \_SB_.GEC_.ESCN handles, as Cloud Hypervisor assigns them
+ * (AcpiNotificationFlags). Upstream's bits 0x1, 0x2 and 0x4 (CPU, memory and PCI hotplug) join this list with the
+ * hotplug controllers whose scan methods they call.
+ */
+export const GED_NOTIFICATION = {
+  /** Notify(\_SB_.PWRB, 0x80): the power button was pressed. */
+  POWER_BUTTON: 0x8,
+} as const;
+
+/** Notify value of a control-method power button press (the ACPI power button device's 0x80, "button pressed"). */
+const POWER_BUTTON_NOTIFY_VALUE = 0x80;
+
+const POWER_BUTTON_PATH = `${SYSTEM_BUS_SCOPE}.PWRB`;
+const EVENT_SCAN_PATH = `${SYSTEM_BUS_SCOPE}.GEC_.ESCN`;
+
+/** And(Local0, bit, Local1); If (LEqual(Local1, bit)) { terms }: runs `terms` when ESCN's snapshot has `bit` set. */
+function ifNotified(bit: number, terms: readonly aml.Aml[]): aml.Aml {
+  return aml.concat([
+    aml.and(aml.local(0), aml.integer(bit), aml.local(1)),
+    aml.ifThen(aml.lEqual(aml.local(1), aml.integer(bit)), terms),
+  ]);
+}
+
+/**
+ * Device(GEC_): the GED's register block at GED_MMIO_START. Reading GDAT returns the pending notification bits
+ * and clears them, so ESCN (serialized) reads it exactly once into Local0 and tests each bit there.
+ */
+export function genericEventControllerDevice(): aml.Aml {
+  return aml.device('GEC_', [
+    aml.name('_HID', aml.eisaId('PNP0A06')),
+    aml.name('_UID', aml.string('Generic Event Controller')),
+    aml.name('_CRS', resourceTemplate([memory32Fixed(true, GED_MMIO_START, GED_MMIO_SIZE)])),
+    aml.operationRegion('GDST', 'SystemMemory', aml.integer(GED_MMIO_START), aml.integer(GED_MMIO_SIZE)),
+    aml.field('GDST', { access: 'ByteAcc', lock: false, update: 'WriteAsZeros' }, [{ kind: 'named', name: 'GDAT', bits: 8 }]),
+    aml.method('ESCN', 0, true, [
+      aml.store(aml.nameString('GDAT'), aml.local(0)),
+      ifNotified(GED_NOTIFICATION.POWER_BUTTON, [
+        aml.notify(aml.nameString(POWER_BUTTON_PATH), aml.integer(POWER_BUTTON_NOTIFY_VALUE)),
+      ]),
+    ]),
+  ]);
+}
+
+/**
+ * Device(GED_): the Generic Event Device (ACPI0013) on GED_IRQ, edge-triggered and active high; the OS runs
+ * _EVT(interrupt) when it fires, which scans the notification register.
+ */
+export function genericEventDevice(): aml.Aml {
+  const interrupt = extendedInterrupt(
+    { consumer: true, edgeTriggered: true, activeLow: false, shared: false, wakeCapable: false },
+    [GED_IRQ],
+  );
+  return aml.device('GED_', [
+    aml.name('_HID', aml.string('ACPI0013')),
+    aml.name('_UID', aml.zero()),
+    aml.name('_CRS', resourceTemplate([interrupt])),
+    aml.method('_EVT', 1, true, [aml.methodCall(EVENT_SCAN_PATH, [])]),
+  ]);
+}
+
 /** The DSDT's AML: root-scope objects, then the \_SB_ scope with its devices. */
 export function dsdtTerms(config: ResolvedAcpiConfig): aml.Aml[] {
   const devices = [
@@ -102,6 +179,8 @@ export function dsdtTerms(config: ResolvedAcpiConfig): aml.Aml[] {
     motherboardResourcesDevice(config.pciSegments),
     ...(config.serial ? [serialPortDevice()] : []),
     powerButtonDevice(),
+    genericEventControllerDevice(),
+    genericEventDevice(),
   ];
   return [sleepStateS5(), aml.scope(SYSTEM_BUS_SCOPE, devices)];
 }

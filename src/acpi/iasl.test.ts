@@ -2,7 +2,9 @@
  * Checks the generated tables with ACPICA's own tools (Debian package acpica-tools): every SDT is disassembled
  * with `iasl -d` and any error, warning or remark fails the test; the disassembly is then checked for the objects
  * and fields each configuration must produce. `acpiexec` loads the whole set (as an OS would, FADT first) and
- * evaluates _S5_ and the host bridge _CRS. iasl 20200925 cannot disassemble a bare RSDP; index.test.ts checks it.
+ * evaluates _S5_ and the _CRS objects, and runs the GED's _EVT over its emulated notification register (filled
+ * with a chosen value by `-fv`, each access logged by `-vr`) to see which bits make it Notify the power button.
+ * iasl 20200925 cannot disassemble a bare RSDP; index.test.ts checks it.
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -98,6 +100,26 @@ function checkDsdt(dsl: string, config: AcpiConfig): void {
   }
   assert.match(dsl, /Device \(MBRD\)\s*\{\s*Name \(_HID, EisaId \("PNP0C02"\)/);
   assert.match(dsl, /Device \(PWRB\)\s*\{\s*Name \(_HID, EisaId \("PNP0C0C"\)/);
+  checkGedDsl(dsl);
+}
+
+/** The Generic Event Controller's register and scan method, and the GED's interrupt and _EVT, as iasl reads them back. */
+function checkGedDsl(dsl: string): void {
+  const gec = /Device \(GEC\)\s*\{([\s\S]*?)\n {8}\}/.exec(dsl)?.[1] ?? '';
+  assert.match(gec, /Name \(_HID, EisaId \("PNP0A06"\)/);
+  assert.match(gec, /Name \(_UID, "Generic Event Controller"\)/);
+  assert.match(gec, /Memory32Fixed \(ReadWrite,\s*0xFEA00000,\s*\/\/ Address Base\s*0x00000001,/);
+  assert.match(gec, /OperationRegion \(GDST, SystemMemory, 0xFEA00000, One\)/);
+  assert.match(gec, /Field \(GDST, ByteAcc, NoLock, WriteAsZeros\)\s*\{\s*GDAT,\s*8\s*\}/);
+  assert.match(
+    gec,
+    /Method \(ESCN, 0, Serialized\)\s*\{\s*Local0 = GDAT [^\n]*\n\s*Local1 = \(Local0 & 0x08\)\s*If \(\(Local1 == 0x08\)\)\s*\{\s*Notify \(\\_SB\.PWRB, 0x80\)/,
+  );
+  assert.equal(count(gec, /= GDAT\b/g), 1, 'ESCN reads the read-to-clear register once');
+  const ged = /Device \(GED\)\s*\{([\s\S]*?)\n {8}\}/.exec(dsl)?.[1] ?? '';
+  assert.match(ged, /Name \(_HID, "ACPI0013" \/\* Generic Event Device \*\/\)/);
+  assert.match(ged, /Interrupt \(ResourceConsumer, Edge, ActiveHigh, Exclusive, ,, \)\s*\{\s*0x00000005,\s*\}/);
+  assert.match(ged, /Method \(_EVT, 1, Serialized\)[^{]*\{\s*\\_SB\.GEC\.ESCN \(\)\s*\}/);
 }
 
 /** The "Field : Value" pairs of each blank-line-separated block (one per subtable) of an iasl data-table listing. */
@@ -189,9 +211,10 @@ function checkXsdt(dsl: string, set: AcpiTableSet): void {
   assert.deepEqual(addresses, expected);
 }
 
-/** Loads the tables into acpiexec's namespace and evaluates _S5_ and the host bridge resources. */
+/** Loads the tables into acpiexec's namespace and evaluates _S5_ and every device's _CRS. */
 function checkWithAcpiexec(dir: string, serial: boolean): void {
-  const objects = ['\\_S5_', '\\_SB.PCI0._CRS', '\\_SB.MBRD._CRS', ...(serial ? ['\\_SB.COM1._CRS'] : [])];
+  const resources = ['PCI0', 'MBRD', 'GEC', 'GED', ...(serial ? ['COM1'] : [])].map((device) => `\\_SB.${device}._CRS`);
+  const objects = ['\\_S5_', ...resources];
   const commands = objects.map((object) => `evaluate ${object}`).join('; ');
   const log = runTool('acpiexec', ['-b', commands, 'dsdt.dat', 'facp.dat', 'apic.dat', 'mcfg.dat'], dir);
   assertNoProblems(log, 'acpiexec');
@@ -200,6 +223,21 @@ function checkWithAcpiexec(dir: string, serial: boolean): void {
   assert.match(log, /Evaluating \\_S5_\n.*\n\s*\[Package\] Contains 4 Elements:/);
   assert.deepEqual(s5Values, [5, 5, 0, 0]);
   assert.equal(count(log, /returned object/g), objects.length);
+}
+
+/** What acpiexec saw while running the GED's _EVT with the notification register holding `register`. */
+function runGedEvent(dir: string, register: number): { reads: string[]; powerButtonNotifies: number } {
+  // _CRS evaluations after _EVT give acpiexec's Notify thread time to print (it sleeps 10 ms after each command).
+  const commands = 'evaluate \\_SB.GED._EVT 5; evaluate \\_SB.GED._CRS; evaluate \\_SB.GEC._CRS';
+  const log = runTool('acpiexec', ['-fv', String(register), '-vr', '-b', commands, 'dsdt.dat', 'facp.dat', 'apic.dat', 'mcfg.dat'], dir);
+  assertNoProblems(log, 'acpiexec');
+  assert.match(log, /Evaluating \\_SB\.GED\._EVT\n/);
+  return {
+    reads: [...log.matchAll(/SystemMemory (Read|Write) : Val ([0-9A-F]+) Addr ([0-9A-F]+) BitWidth (\d+)/g)].map((match) =>
+      match.slice(1).join(' '),
+    ),
+    powerButtonNotifies: count(log, /Received a Device Notify on \[PWRB\] 0x[0-9a-f]+ Value 0x80/g),
+  };
 }
 
 const scenarios: { title: string; config: AcpiConfig }[] = [
@@ -226,6 +264,14 @@ describe('ACPI tables checked by iasl and acpiexec', () => {
       checkWithAcpiexec(dir, config.serial);
     });
   }
+
+  it("runs the GED's _EVT: one byte read of the register, Notify(PWRB, 0x80) only when bit 0x8 is set", () => {
+    const dir = writeTables(createAcpiTables(scenarios[0]!.config));
+    assert.deepEqual(runGedEvent(dir, 0x08), { reads: ['Read 00000008 FEA00000 8'], powerButtonNotifies: 1 });
+    assert.deepEqual(runGedEvent(dir, 0xff), { reads: ['Read 000000FF FEA00000 8'], powerButtonNotifies: 1 });
+    assert.deepEqual(runGedEvent(dir, 0x07), { reads: ['Read 00000007 FEA00000 8'], powerButtonNotifies: 0 });
+    assert.deepEqual(runGedEvent(dir, 0x00), { reads: ['Read 00000000 FEA00000 8'], powerButtonNotifies: 0 });
+  });
 
   it('notices a corrupted table (the problem detector can fail)', () => {
     const set = createAcpiTables(scenarios[0]!.config);

@@ -149,7 +149,6 @@ describe('not supported by Nimbus yet', () => {
     [['--kernel', 'k', '--watchdog'], '--watchdog is not supported by Nimbus yet [watchdog]'],
     [['--kernel', 'k', '--debug-console', 'tty'], '--debug-console is not supported by Nimbus yet [debug_console.mode]'],
     [['--api-socket', '/tmp/api.sock'], '--api-socket is not supported by Nimbus yet [apiSocket]'],
-    [['--kernel', 'k', '--event-monitor', 'path=/tmp/ev'], '--event-monitor is not supported by Nimbus yet [eventMonitor]'],
     [['--kernel', 'k', '--log-format', '{msg}'], '--log-format is not supported by Nimbus yet [logFormat]'],
     [['--kernel', 'k', '--seccomp', 'log'], '--seccomp is not supported by Nimbus yet [seccomp]'],
     [['--restore', 'source_url=file:///snap'], '--restore is not supported by Nimbus yet [restore]'],

@@ -11,7 +11,8 @@ import { packageVersion } from '../host/package-root.ts';
 import { KvmHypervisor } from '../hypervisor/kvm/kvm-hypervisor.ts';
 import { createLogger, levelFromVerbosity, type Logger } from '../util/logger.ts';
 import type { VmConfig } from '../vmm/config/vm-config.ts';
-import { Vmm, type VmmEvents } from '../vmm/vmm.ts';
+import { EventMonitor } from '../vmm/event-monitor.ts';
+import { Vmm } from '../vmm/vmm.ts';
 import { parseCommandLine, type RunCommand } from './args.ts';
 import { attachSerialInput } from './serial-input.ts';
 
@@ -58,7 +59,7 @@ async function run(command: RunCommand, context: { logger: Logger; logFd: number
   let resolveExit!: (status: number) => void;
   const exited = new Promise<number>((resolve) => (resolveExit = resolve));
   let detachInput = (): void => {};
-  const events: VmmEvents = { emit: (source, event) => logger.debug(`event ${source}/${event}`) };
+  const events = EventMonitor.open(command.vmm.eventMonitor, { logger, startTime: context.startTime });
   const vmm = new Vmm({
     hypervisor,
     version: packageVersion(),
@@ -96,6 +97,7 @@ async function run(command: RunCommand, context: { logger: Logger; logFd: number
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await vmm.handle({ kind: 'vm.delete' });
+    await events.close();
     hypervisor.close();
   }
 }

@@ -1,4 +1,7 @@
-/** Tests of the legacy platform table: shared state, per-thread instances on a port-I/O bus, input, snapshots. */
+/**
+ * Tests of the legacy platform table: shared state, per-thread instances on the port-I/O and MMIO buses, serial
+ * input, the power button, snapshots.
+ */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Bus } from '../bus/bus.ts';
@@ -20,6 +23,7 @@ const CONFIG: LegacyPlatformConfig = { serial: true, memoryBelow4G: 2 * GIB, mem
 function threadDeps(lockMode: LockMode, nowNs = 2_500_000_000) {
   const deps = {
     serialInterrupt: new CountingInterruptLine(),
+    gedInterrupt: new CountingInterruptLine(),
     serialOutput: new CollectingSink(),
     firmwareDebugOutput: new CollectingSink(),
     platform: new RecordingPlatform(),
@@ -35,7 +39,8 @@ function attached(shared = createLegacySharedState(CONFIG), lockMode: LockMode =
   const deps = threadDeps(lockMode);
   const platform = new LegacyPlatform(shared, deps);
   const bus = new Bus('pio');
-  platform.attach(bus);
+  const mmio = new Bus('mmio');
+  platform.attach({ pio: bus, mmio });
   const inb = (port: number): number => {
     const data = new Uint8Array(1);
     assert.ok(bus.read(port, data), `a device answers at 0x${port.toString(16)}`);
@@ -44,17 +49,33 @@ function attached(shared = createLegacySharedState(CONFIG), lockMode: LockMode =
   const outb = (port: number, value: number): void => {
     assert.ok(bus.write(port, Uint8Array.of(value)), `a device takes 0x${port.toString(16)}`);
   };
-  return { shared, deps, platform, bus, inb, outb };
+  const readb = (address: number): number => {
+    const data = new Uint8Array(1);
+    assert.ok(mmio.read(address, data), `a device answers at 0x${address.toString(16)}`);
+    return data[0]!;
+  };
+  return { shared, deps, platform, bus, mmio, inb, outb, readb };
 }
 
-test('the table lists the platform devices at their Cloud Hypervisor ports, without overlaps', () => {
+test('the table lists the platform devices at their Cloud Hypervisor ports and the GED at its MMIO address', () => {
   assert.deepEqual(
-    LEGACY_DEVICES.map((d) => [d.name, d.base, d.length]),
-    [['i8042', 0x61, 4], ['cmos', 0x70, 2], ['debug_port', 0x80, 1], ['serial', 0x3f8, 8], ['fw_debug', 0x402, 1], ['acpi_pm', 0x600, 12]],
+    LEGACY_DEVICES.map((d) => [d.name, d.bus, d.base, d.length]),
+    [
+      ['i8042', 'pio', 0x61, 4],
+      ['cmos', 'pio', 0x70, 2],
+      ['debug_port', 'pio', 0x80, 1],
+      ['serial', 'pio', 0x3f8, 8],
+      ['fw_debug', 'pio', 0x402, 1],
+      ['acpi_pm', 'pio', 0x600, 12],
+      ['ged', 'mmio', 0xfea0_0000, 1],
+    ],
   );
-  const { shared, platform } = attached();
-  assert.deepEqual(Object.keys(shared.buffers).sort(), ['acpi_pm', 'cmos', 'serial']);
-  assert.equal(platform.devices.length, 6);
+  const { shared, platform, bus, mmio } = attached();
+  assert.deepEqual(Object.keys(shared.buffers).sort(), ['acpi_pm', 'cmos', 'ged', 'serial']);
+  assert.equal(platform.devices.length, 7);
+  assert.equal(bus.resolve(0xfea0_0000), undefined, 'the GED is not on the port-I/O bus');
+  assert.equal(mmio.resolve(0x600), undefined, 'port devices are not on the MMIO bus');
+  assert.equal(mmio.resolve(0xfea0_0000)?.name, 'ged');
 });
 
 test('every device answers through the bus at its port', () => {
@@ -95,6 +116,30 @@ test('threads building their own platform over one shared state see the same dev
   assert.equal(worker.inb(0x71), 0x99);
 });
 
+test('the power button sets the GED register bit 0x8 and raises GSI 5; the guest read on another thread clears it', () => {
+  const worker = attached(undefined, 'wait');
+  const main = attached(structuredClone(worker.shared), 'spin');
+  assert.equal(worker.readb(0xfea0_0000), 0, 'nothing pending at power-on');
+  main.platform.pressPowerButton();
+  main.platform.pressPowerButton();
+  assert.equal(main.deps.gedInterrupt.count, 2, 'each press raises the interrupt');
+  assert.equal(worker.deps.gedInterrupt.count, 0);
+  assert.equal(worker.readb(0xfea0_0000), 0x08);
+  assert.equal(worker.readb(0xfea0_0000), 0, 'read-to-clear');
+  assert.equal(main.deps.serialInterrupt.count, 0, 'the serial IRQ is untouched');
+});
+
+test("pressing the power button on a platform built without the GED's interrupt line is DEVICE_ABSENT", () => {
+  const shared = createLegacySharedState(CONFIG);
+  const { gedInterrupt: _gedInterrupt, ...workerDeps } = threadDeps('wait');
+  const platform = new LegacyPlatform(shared, workerDeps);
+  assert.throws(
+    () => platform.pressPowerButton(),
+    (error: unknown) => error instanceof DeviceError && error.code === 'DEVICE_ABSENT' && /gedInterrupt/.test(error.message),
+  );
+  assert.deepEqual(platform.save().devices.ged, { version: 1, pending: 0 }, 'nothing was left pending');
+});
+
 test('with serial off there is no device at 0x3F8 and serial input is DEVICE_ABSENT', async () => {
   const shared = createLegacySharedState({ ...CONFIG, serial: false });
   assert.equal(shared.buffers.serial, undefined);
@@ -121,8 +166,9 @@ test('save/restore moves the state of every stateful device to a new VM through 
   source.platform.enqueueSerialInput(Uint8Array.of(0x41));
   source.outb(0x70, 0x44);
   source.outb(0x71, 0x55);
+  source.platform.pressPowerButton();
   const snapshot = JSON.parse(JSON.stringify(source.platform.save()));
-  assert.deepEqual(Object.keys(snapshot.devices).sort(), ['acpi_pm', 'cmos', 'serial']);
+  assert.deepEqual(Object.keys(snapshot.devices).sort(), ['acpi_pm', 'cmos', 'ged', 'serial']);
 
   const target = attached(createLegacySharedState({ ...CONFIG, memoryBelow4G: GIB }));
   target.platform.restore(snapshot);
@@ -130,6 +176,8 @@ test('save/restore moves the state of every stateful device to a new VM through 
   assert.equal(target.inb(0x3ff), 0x12);
   assert.equal(target.inb(0x3f8), 0x41);
   assert.equal(target.inb(0x71), 0x55, 'CMOS index 0x44 restored');
+  assert.equal(target.readb(0xfea0_0000), 0x08, 'the pending power-button bit restored');
+  assert.equal(target.deps.gedInterrupt.count, 0, 'restore does not raise the interrupt again');
 });
 
 test('restore rejects snapshots for a different device set or in a bad shape', () => {

@@ -1,14 +1,26 @@
 /**
- * The legacy port-I/O devices of Nimbus's x86-64 platform (Cloud Hypervisor's set) as one data table, and the
- * plumbing that lets the VM builder and every vCPU worker build the same set over the same shared state:
+ * The legacy devices of Nimbus's x86-64 platform (Cloud Hypervisor's set: the port-I/O devices and the MMIO ACPI
+ * Generic Event Device) as one data table, and the plumbing that lets the VM builder and every vCPU worker build
+ * the same set over the same shared state:
  * - the VM builder calls createLegacySharedState(config) once (allocates and powers on each stateful device's
  *   state and lock buffers) and posts the result to each vCPU worker (SharedArrayBuffers stay shared);
- * - each thread builds `new LegacyPlatform(shared, deps)` with its own dependencies (interrupt line, sinks, clocks,
- *   lock mode) and attaches it to its own port-I/O bus; stateful devices come wrapped in LockedDevice;
- * - the main thread also uses it for serial input and for snapshots (`save`/`restore`).
+ * - each thread builds `new LegacyPlatform(shared, deps)` with its own dependencies (interrupt lines, sinks,
+ *   clocks, lock mode) and attaches it to its own port-I/O and MMIO buses; stateful devices come wrapped in
+ *   LockedDevice;
+ * - the main thread also uses it for serial input, the power button and snapshots (`save`/`restore`).
  * Pure: no node:* imports.
  */
-import { ACPI_PM_PORT_START, CMOS_PORT_START, COM1_PORT_START, DEBUG_PORT, FW_DEBUG_PORT, I8042_PORT_START } from '../arch/x86_64/layout.ts';
+import { GED_NOTIFICATION } from '../acpi/dsdt.ts';
+import {
+  ACPI_PM_PORT_START,
+  CMOS_PORT_START,
+  COM1_PORT_START,
+  DEBUG_PORT,
+  FW_DEBUG_PORT,
+  GED_MMIO_SIZE,
+  GED_MMIO_START,
+  I8042_PORT_START,
+} from '../arch/x86_64/layout.ts';
 import type { Bus, BusDevice } from '../bus/bus.ts';
 import type { InterruptLine } from '../interrupt/interrupt-line.ts';
 import type { Logger } from '../util/logger.ts';
@@ -26,6 +38,7 @@ import type {
 } from './device-contracts.ts';
 import { DeviceError } from './device-error.ts';
 import { FirmwareDebugPort, FW_DEBUG_PORT_COUNT } from './fw_debug/fw-debug.ts';
+import { GenericEventDevice } from './ged/ged.ts';
 import { I8042, I8042_PORT_COUNT } from './i8042/i8042.ts';
 import { Uart16550 } from './serial/uart-16550.ts';
 import { UART_PORT_COUNT } from './serial/uart-registers.ts';
@@ -44,6 +57,11 @@ export interface LegacyPlatformConfig {
 export interface LegacyDeviceDeps {
   /** IRQ 4. */
   readonly serialInterrupt: InterruptLine;
+  /**
+   * GSI 5, the ACPI GED's interrupt. Only the thread that raises GED events (the main thread, through
+   * pressPowerButton) needs it: the vCPU workers only read the GED's register.
+   */
+  readonly gedInterrupt?: InterruptLine;
   readonly serialOutput: ByteSink;
   /** Where 0x402 firmware debug bytes go (stdout in Cloud Hypervisor). */
   readonly firmwareDebugOutput: ByteSink;
@@ -55,10 +73,14 @@ export interface LegacyDeviceDeps {
   readonly lockMode: LockMode;
 }
 
-export type LegacyDeviceName = 'i8042' | 'cmos' | 'debug_port' | 'serial' | 'fw_debug' | 'acpi_pm';
+export type LegacyDeviceName = 'i8042' | 'cmos' | 'debug_port' | 'serial' | 'fw_debug' | 'acpi_pm' | 'ged';
+
+/** The bus a device sits on: port I/O or MMIO. */
+export type LegacyBusKind = 'pio' | 'mmio';
 
 interface DeviceSpecBase {
   readonly name: LegacyDeviceName;
+  readonly bus: LegacyBusKind;
   readonly base: number;
   readonly length: number;
   /** Whether the platform has the device under `config`; always when absent. */
@@ -81,10 +103,11 @@ interface StatefulDeviceSpec extends DeviceSpecBase {
 
 export type LegacyDeviceSpec = StatelessDeviceSpec | StatefulDeviceSpec;
 
-/** The platform's legacy port-I/O devices, in port order. */
+/** The platform's legacy devices: the port-I/O ones in port order, then the MMIO ones. */
 export const LEGACY_DEVICES: readonly LegacyDeviceSpec[] = [
   {
     name: 'i8042',
+    bus: 'pio',
     base: I8042_PORT_START,
     length: I8042_PORT_COUNT,
     kind: 'stateless',
@@ -92,6 +115,7 @@ export const LEGACY_DEVICES: readonly LegacyDeviceSpec[] = [
   },
   {
     name: 'cmos',
+    bus: 'pio',
     base: CMOS_PORT_START,
     length: CMOS_PORT_COUNT,
     kind: 'stateful',
@@ -101,6 +125,7 @@ export const LEGACY_DEVICES: readonly LegacyDeviceSpec[] = [
   },
   {
     name: 'debug_port',
+    bus: 'pio',
     base: DEBUG_PORT,
     length: DEBUG_PORT_PORT_COUNT,
     kind: 'stateless',
@@ -108,6 +133,7 @@ export const LEGACY_DEVICES: readonly LegacyDeviceSpec[] = [
   },
   {
     name: 'serial',
+    bus: 'pio',
     base: COM1_PORT_START,
     length: UART_PORT_COUNT,
     present: (config) => config.serial,
@@ -118,6 +144,7 @@ export const LEGACY_DEVICES: readonly LegacyDeviceSpec[] = [
   },
   {
     name: 'fw_debug',
+    bus: 'pio',
     base: FW_DEBUG_PORT,
     length: FW_DEBUG_PORT_COUNT,
     kind: 'stateless',
@@ -125,12 +152,23 @@ export const LEGACY_DEVICES: readonly LegacyDeviceSpec[] = [
   },
   {
     name: 'acpi_pm',
+    bus: 'pio',
     base: ACPI_PM_PORT_START,
     length: ACPI_PM_PORT_COUNT,
     kind: 'stateful',
     stateBytes: AcpiPowerManagement.STATE_BYTES,
     powerOn: (state) => AcpiPowerManagement.powerOn(state),
     create: (state, deps) => new AcpiPowerManagement(state, deps.platform, deps.logger, deps.monotonicClock),
+  },
+  {
+    name: 'ged',
+    bus: 'mmio',
+    base: GED_MMIO_START,
+    length: GED_MMIO_SIZE,
+    kind: 'stateful',
+    stateBytes: GenericEventDevice.STATE_BYTES,
+    powerOn: (state) => GenericEventDevice.powerOn(state),
+    create: (state, deps) => new GenericEventDevice(state, deps.gedInterrupt),
   },
 ];
 
@@ -152,9 +190,10 @@ export interface LegacyPlatformSnapshot {
   readonly devices: Readonly<Partial<Record<LegacyDeviceName, DeviceSnapshot>>>;
 }
 
-/** One device of this thread's platform and where it sits on the port-I/O bus. */
+/** One device of this thread's platform and where it sits on its bus. */
 export interface LegacyDeviceInstance {
   readonly name: LegacyDeviceName;
+  readonly bus: LegacyBusKind;
   readonly base: number;
   readonly length: number;
   readonly device: BusDevice;
@@ -181,15 +220,17 @@ export class LegacyPlatform {
   readonly devices: readonly LegacyDeviceInstance[];
   private readonly stateful: readonly { name: LegacyDeviceName; device: LockedDevice<StatefulDevice> }[];
   private readonly serial: { locked: LockedDevice<Uart16550>; uart: Uart16550 } | undefined;
+  private readonly ged: LockedDevice<GenericEventDevice> | undefined;
 
   constructor(shared: LegacySharedState, deps: LegacyDeviceDeps) {
     const devices: LegacyDeviceInstance[] = [];
     const stateful: { name: LegacyDeviceName; device: LockedDevice<StatefulDevice> }[] = [];
     let serial: { locked: LockedDevice<Uart16550>; uart: Uart16550 } | undefined;
+    let ged: LockedDevice<GenericEventDevice> | undefined;
     for (const spec of presentDevices(shared.config)) {
-      const { name, base, length } = spec;
+      const { name, bus, base, length } = spec;
       if (spec.kind === 'stateless') {
-        devices.push({ name, base, length, device: spec.create(deps) });
+        devices.push({ name, bus, base, length, device: spec.create(deps) });
         continue;
       }
       const buffers = shared.buffers[name];
@@ -206,20 +247,24 @@ export class LegacyPlatform {
         const lockedUart = new LockedDevice(lock, device);
         serial = { locked: lockedUart, uart: device };
         locked = lockedUart;
+      } else if (device instanceof GenericEventDevice) {
+        ged = new LockedDevice(lock, device);
+        locked = ged;
       } else {
         locked = new LockedDevice(lock, device);
       }
-      devices.push({ name, base, length, device: locked });
+      devices.push({ name, bus, base, length, device: locked });
       stateful.push({ name, device: locked });
     }
     this.devices = devices;
     this.stateful = stateful;
     this.serial = serial;
+    this.ged = ged;
   }
 
-  /** Registers every device on this thread's port-I/O bus. */
-  attach(bus: Bus): void {
-    for (const { name, base, length, device } of this.devices) bus.insert(base, length, name, device);
+  /** Registers every device on this thread's bus of its kind. */
+  attach(buses: Readonly<Record<LegacyBusKind, Bus>>): void {
+    for (const { name, bus, base, length, device } of this.devices) buses[bus].insert(base, length, name, device);
   }
 
   /** Queues host input for the guest's serial port; returns how many bytes fit (see Uart16550.enqueueInput). */
@@ -230,6 +275,15 @@ export class LegacyPlatform {
   /** Resolves once the serial receive FIFO has room. */
   waitForSerialInputSpace(): Promise<void> {
     return this.requireSerial().uart.waitForInputSpace();
+  }
+
+  /**
+   * Presses the ACPI power button: sets the GED's power-button bit and raises its interrupt; the guest's _EVT
+   * then does Notify(\_SB_.PWRB, 0x80). Needs a platform built with `gedInterrupt` (the main thread's).
+   */
+  pressPowerButton(): void {
+    if (!this.ged) throw new DeviceError('DEVICE_ABSENT', 'the legacy platform has no ACPI GED, so it has no power button');
+    this.ged.locked((ged) => ged.notify(GED_NOTIFICATION.POWER_BUTTON));
   }
 
   /** The state of every stateful device (take it with the vCPUs paused). */

@@ -7,7 +7,7 @@ import { buildAcpiTables } from '../acpi/index.ts';
 import { bootFpu, bootMsrs, configureLint, linux64BootState, pvhBootState, writeDescriptorTables, writeIdentityPageTables } from '../arch/x86_64/boot-cpu.ts';
 import { buildCpuid } from '../arch/x86_64/cpuid.ts';
 import { buildE820Map } from '../arch/x86_64/e820.ts';
-import { COM1_IRQ, KVM_IDENTITY_MAP_START, KVM_TSS_START } from '../arch/x86_64/layout.ts';
+import { COM1_IRQ, GED_IRQ, KVM_IDENTITY_MAP_START, KVM_TSS_START } from '../arch/x86_64/layout.ts';
 import { createLegacySharedState, LegacyPlatform, type LegacyDeviceInstance, type LegacySharedState } from '../devices/legacy-platform.ts';
 import { NimbusError } from '../errors/nimbus-error.ts';
 import { EventFd, eventFdInterruptLine } from '../host/eventfd.ts';
@@ -49,7 +49,8 @@ export class Machine {
   readonly exited: Promise<MachineExit>;
   private readonly vm: Vm;
   private readonly ram: GuestRam;
-  private readonly serialIrq: EventFd;
+  /** eventfds wired by irqfd to the legacy IRQs (any thread raises them by writing 1). */
+  private readonly irqs: LegacyIrqs;
   private readonly platform: LegacyPlatform;
   private readonly vcpus: Vcpu[] = [];
   private threads: VcpuThreads | undefined;
@@ -57,11 +58,11 @@ export class Machine {
   private exitReported = false;
   private destroying: Promise<void> | undefined;
 
-  private constructor(plan: MachinePlan, vm: Vm, ram: GuestRam, serialIrq: EventFd, platform: LegacyPlatform) {
+  private constructor(plan: MachinePlan, vm: Vm, ram: GuestRam, irqs: LegacyIrqs, platform: LegacyPlatform) {
     this.plan = plan;
     this.vm = vm;
     this.ram = ram;
-    this.serialIrq = serialIrq;
+    this.irqs = irqs;
     this.platform = platform;
     this.exited = new Promise((resolve) => (this.resolveExit = resolve));
   }
@@ -88,13 +89,15 @@ export class Machine {
     const workers = new VcpuWorkerPool(plan.bootVcpus);
     const ram = GuestRam.allocate(plan.ram);
     const vm = hypervisor.createVm();
-    const serialIrq = new EventFd();
+    const irqs: LegacyIrqs = { serial: new EventFd(), ged: new EventFd() };
     try {
       ram.regions.forEach((region, slot) => vm.setMemorySlot({ slot, guestBase: region.guestBase, size: region.size, hostAddress: region.hostAddress }));
       vm.setTssAddress(KVM_TSS_START);
       vm.setIdentityMapAddress(KVM_IDENTITY_MAP_START);
       vm.createIrqchip();
-      vm.registerIrqfd(serialIrq.fd, COM1_IRQ); // ISA IRQ 4 = GSI 4 on the in-kernel IOAPIC
+      // ISA IRQs are GSIs of the same number on the in-kernel IOAPIC.
+      vm.registerIrqfd(irqs.serial.fd, COM1_IRQ);
+      vm.registerIrqfd(irqs.ged.fd, GED_IRQ);
 
       const acpi = buildAcpiTables(plan.acpi, ram.memory);
       const boot = loadKernel({
@@ -113,7 +116,8 @@ export class Machine {
       const vcpus = createVcpus(vm, hypervisor, plan, boot);
       const legacy = createLegacySharedState({ serial: plan.acpi.serial, memoryBelow4G: plan.memoryBelow4G, memoryAbove4G: plan.memoryAbove4G });
       const platform = new LegacyPlatform(legacy, {
-        serialInterrupt: eventFdInterruptLine(serialIrq.fd),
+        serialInterrupt: eventFdInterruptLine(irqs.serial.fd),
+        gedInterrupt: eventFdInterruptLine(irqs.ged.fd),
         serialOutput: options.serialOutputFd === undefined ? nullSink : fdSink(options.serialOutputFd),
         firmwareDebugOutput: fdSink(1),
         platform: { requestShutdown: () => {}, requestReset: () => {} },
@@ -122,14 +126,14 @@ export class Machine {
         wallClock: Date.now,
         lockMode: 'spin',
       });
-      const machine = new Machine(plan, vm, ram, serialIrq, platform);
+      const machine = new Machine(plan, vm, ram, irqs, platform);
       await machine.startVcpus(workers, vcpus, legacy, options);
       return machine;
     } catch (error) {
       await workers.terminate();
       vm.close();
       ram.release();
-      serialIrq.close();
+      closeIrqs(irqs);
       throw error;
     }
   }
@@ -146,6 +150,11 @@ export class Machine {
   /** The legacy platform devices and their port ranges. */
   devices(): readonly LegacyDeviceInstance[] {
     return this.platform.devices;
+  }
+
+  /** Presses the ACPI power button (the GED notifies \_SB_.PWRB); the guest decides what to do. */
+  pressPowerButton(): void {
+    this.platform.pressPowerButton();
   }
 
   injectNmi(): void {
@@ -172,7 +181,7 @@ export class Machine {
     for (const vcpu of this.vcpus) vcpu.close();
     this.vm.close();
     this.ram.release();
-    this.serialIrq.close();
+    closeIrqs(this.irqs);
   }
 
   private async startVcpus(workers: VcpuWorkerPool, vcpus: Vcpu[], legacy: LegacySharedState, options: MachineOptions): Promise<void> {
@@ -183,7 +192,7 @@ export class Machine {
         vcpu: vcpu.handle(),
         control,
         legacy,
-        serialIrqFd: this.serialIrq.fd,
+        serialIrqFd: this.irqs.serial.fd,
         serialOutputFd: options.serialOutputFd,
         firmwareDebugFd: 1,
         logFd: options.logFd,
@@ -212,6 +221,16 @@ export class Machine {
     this.exitReported = true;
     this.resolveExit(exit);
   }
+}
+
+interface LegacyIrqs {
+  serial: EventFd;
+  ged: EventFd;
+}
+
+function closeIrqs(irqs: LegacyIrqs): void {
+  irqs.serial.close();
+  irqs.ged.close();
 }
 
 function mapPayload(path: string, option: string): MappedFile {

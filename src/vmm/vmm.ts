@@ -133,8 +133,8 @@ export class Vmm implements VmmControl {
         await this.reboot();
         return {};
       case 'vm.power-button':
-        this.requireBooted('vm.power-button');
-        throw new VmmActionError('NOT_IMPLEMENTED', 'the ACPI power button (vm.power-button) is not supported by Nimbus yet');
+        this.requireBooted('vm.power-button').pressPowerButton();
+        return {};
       case 'vm.nmi':
         this.requireBooted('vm.nmi').injectNmi();
         return {};
@@ -281,12 +281,13 @@ export class Vmm implements VmmControl {
   }
 }
 
-/** The VM's devices for vm.info: the legacy platform devices with their port ranges. */
+/** The VM's devices for vm.info: the platform devices with their port or MMIO ranges (upstream's resource names). */
 function deviceTree(machine: Machine): Record<string, DeviceNode> {
   const tree: Record<string, DeviceNode> = {};
   for (const device of machine.devices()) {
     const id = `__${device.name}`;
-    tree[id] = { id, resources: [{ PioAddressRange: { base: device.base, size: device.length } }], children: [] };
+    const range = { base: device.base, size: device.length };
+    tree[id] = { id, resources: [device.bus === 'pio' ? { PioAddressRange: range } : { MmioAddressRange: range }], children: [] };
   }
   return tree;
 }

@@ -46,12 +46,13 @@ function run(data: VcpuWorkerData): void {
     lockMode: 'wait',
   });
   const pio = new Bus('pio');
-  platform.attach(pio);
+  const mmio = new Bus('mmio');
+  platform.attach({ pio, mmio });
 
   post({ type: 'ready', thread: currentThread() });
   let reason: VcpuStopReason;
   try {
-    reason = runVcpuLoop({ vcpu, control: new VcpuControl(data.control), pio, mmio: new Bus('mmio'), pendingStop: () => pending });
+    reason = runVcpuLoop({ vcpu, control: new VcpuControl(data.control), pio, mmio, pendingStop: () => pending });
   } catch (error) {
     reason = { kind: 'error', message: `vCPU ${vcpu.id}: ${(error as Error).message}` };
   }

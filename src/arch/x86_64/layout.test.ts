@@ -5,9 +5,14 @@ import {
   APIC_START,
   CMDLINE_MAX_SIZE,
   CMDLINE_START,
+  COM1_IRQ,
   EBDA_START,
+  GED_IRQ,
+  GED_MMIO_SIZE,
+  GED_MMIO_START,
   HIGH_RAM_START,
   IOAPIC_START,
+  KVM_IDENTITY_MAP_SIZE,
   KVM_IDENTITY_MAP_START,
   KVM_TSS_SIZE,
   KVM_TSS_START,
@@ -54,6 +59,13 @@ describe('x86-64 layout constants', () => {
     assert.equal(KVM_TSS_START, PCI_MMCONFIG_START + PCI_MMCONFIG_SIZE);
     assert.equal(KVM_IDENTITY_MAP_START, KVM_TSS_START + KVM_TSS_SIZE);
     assert.equal(KVM_IDENTITY_MAP_START, 0xf8003000);
+  });
+
+  it('puts the GED register in the free part of the hole, between the KVM identity map and the IOAPIC, on ISA IRQ 5', () => {
+    assert.equal(GED_MMIO_START, 0xfea00000);
+    assert.ok(GED_MMIO_START >= KVM_IDENTITY_MAP_START + KVM_IDENTITY_MAP_SIZE);
+    assert.ok(GED_MMIO_START + GED_MMIO_SIZE <= IOAPIC_START);
+    assert.equal(GED_IRQ, COM1_IRQ + 1, "Cloud Hypervisor's first allocated IRQ, after the serial's");
   });
 
   it('keeps the PVH structures inside their slots below the boot stack', () => {

@@ -1,8 +1,8 @@
 /**
  * The x86-64 guest physical address map, identical to Cloud Hypervisor's (arch/src/x86_64/layout.rs): where the
  * boot structures live below 1 MiB, where the kernel is loaded, and the 32-bit hole below 4 GiB that holds the PCI
- * device window, PCI MMCONFIG, the KVM TSS/identity map, the IOAPIC and the local APIC. `ramRegions` splits a RAM
- * size around that hole. Pure: no node:* imports.
+ * device window, PCI MMCONFIG, the KVM TSS/identity map, the ACPI GED register (Nimbus's one departure), the IOAPIC
+ * and the local APIC. `ramRegions` splits a RAM size around that hole. Pure: no node:* imports.
  */
 import { NimbusError } from '../../errors/nimbus-error.ts';
 
@@ -67,6 +67,14 @@ export const KVM_TSS_START = 0xf800_0000;
 export const KVM_TSS_SIZE = 12 * KiB;
 export const KVM_IDENTITY_MAP_START = 0xf800_3000;
 export const KVM_IDENTITY_MAP_SIZE = 4 * KiB;
+/**
+ * The ACPI Generic Event Device's notification register (1 byte, MMIO), named by the DSDT's `\_SB_.GEC_`.
+ * Cloud Hypervisor allocates it at the start of its platform device area, the last MiB below the top of the guest
+ * physical address space, which moves with phys_bits; Nimbus fixes it in the free part of the 32-bit hole below
+ * the IOAPIC (where QEMU's microvm also puts its GED), so the DSDT can name it without knowing phys_bits.
+ */
+export const GED_MMIO_START = 0xfea0_0000;
+export const GED_MMIO_SIZE = 1;
 export const IOAPIC_START = 0xfec0_0000;
 export const IOAPIC_SIZE = 0x20;
 export const TPM_START = 0xfed4_0000;
@@ -84,6 +92,11 @@ export const DEBUG_PORT = 0x80;
 export const COM1_PORT_START = 0x3f8;
 export const COM1_PORT_COUNT = 8;
 export const COM1_IRQ = 4;
+/**
+ * The GED's interrupt: ISA IRQ 5 = GSI 5 on the IOAPIC, edge-triggered, active high (its DSDT _CRS). Cloud
+ * Hypervisor gives the GED the first IRQ its allocator hands out, X86_64_IRQ_BASE = 5, the next after the serial's 4.
+ */
+export const GED_IRQ = 5;
 /** Firmware debug port (bytes printed to stdout). */
 export const FW_DEBUG_PORT = 0x402;
 /** ACPI hardware-reduced sleep control/status and reset register (the FADT points here). */
