@@ -2,7 +2,7 @@
  * What the ACPI tables describe (vCPUs, the serial port, PCI segments, where the RSDP goes) and its validation:
  * every bad value is rejected with an AcpiError naming the field before any table is built. Pure.
  */
-import { RSDP_POINTER, SMBIOS_START } from '../arch/x86_64/layout.ts';
+import { ECAM_BYTES_PER_BUS, RSDP_POINTER, SMBIOS_START } from '../arch/x86_64/layout.ts';
 import { AcpiError } from './acpi-error.ts';
 import { MADT_ENTRY } from './tables/madt.ts';
 
@@ -55,8 +55,6 @@ export interface ResolvedPciSegment extends PciSegmentConfig {
 export const DEFAULT_RSDP_ADDRESS = RSDP_POINTER;
 /** The tables must end below the SMBIOS area. */
 export const ACPI_TABLES_END = SMBIOS_START;
-/** ECAM space of one bus: 32 devices x 8 functions x 4 KiB. */
-export const ECAM_BYTES_PER_BUS = 1 << 20;
 const MAX_BUSES = 256;
 const MAX_SEGMENT_ID = 0xff;
 const FOUR_GIB = 2 ** 32;

@@ -15,7 +15,7 @@
  * register block is described as Memory32Fixed (a fixed register the device decodes) where upstream declares a
  * QWordMemory producer window. Pure: no node:* imports.
  */
-import { COM1_IRQ, COM1_PORT_COUNT, COM1_PORT_START, GED_IRQ, GED_MMIO_SIZE, GED_MMIO_START } from '../arch/x86_64/layout.ts';
+import { COM1_IRQ, COM1_PORT_COUNT, COM1_PORT_START, PCI_CONFIG_IO_PORT, PCI_CONFIG_IO_PORT_COUNT, GED_IRQ, GED_MMIO_SIZE, GED_MMIO_START } from '../arch/x86_64/layout.ts';
 import * as aml from './aml.ts';
 import {
   dwordMemory,
@@ -39,9 +39,6 @@ export const SYSTEM_BUS_SCOPE = '\\_SB_';
 export const S5_SLEEP_TYPE = 5;
 
 
-/** PCI configuration mechanism #1 ports (CONFIG_ADDRESS/CONFIG_DATA), decoded by segment 0. */
-export const PCI_CONFIG_IO_BASE = 0xcf8;
-export const PCI_CONFIG_IO_LENGTH = 8;
 const IO_SPACE_END = 0xffff;
 
 /** Name(_S5_, Package() { 5, 5, 0, 0 }): SLP_TYPa, SLP_TYPb and two reserved values. */
@@ -72,8 +69,8 @@ export function pciHostBridgeDevice(segment: ResolvedPciSegment): aml.Aml {
   const legacyIo =
     segment.id === 0
       ? [
-          ioPort(PCI_CONFIG_IO_BASE, PCI_CONFIG_IO_BASE, 1, PCI_CONFIG_IO_LENGTH),
-          wordIo(0, PCI_CONFIG_IO_BASE - 1),
+          ioPort(PCI_CONFIG_IO_PORT, PCI_CONFIG_IO_PORT, 1, PCI_CONFIG_IO_PORT_COUNT),
+          wordIo(0, PCI_CONFIG_IO_PORT - 1),
           wordIo(0xd00, IO_SPACE_END),
         ]
       : [];

@@ -9,8 +9,6 @@
 import type { BusDevice } from '../bus/bus.ts';
 import type { PciBus } from './bus.ts';
 
-export const PCI_CONFIG_IO_PORT = 0xcf8;
-export const PCI_CONFIG_IO_PORT_COUNT = 8;
 
 /** CONFIG_ADDRESS fields. */
 export const PCI_CONFIG_ADDRESS = {

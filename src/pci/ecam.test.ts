@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PciBus } from './bus.ts';
 import { PciConfigSpace } from './config-space.ts';
-import { ECAM_BYTES_PER_BUS, PciEcam } from './ecam.ts';
+import { ECAM_BYTES_PER_BUS } from '../arch/x86_64/layout.ts';
+import { PciEcam } from './ecam.ts';
 import { createHostBridge } from './host-bridge.ts';
 
 function setup(): { ecam: PciEcam; device: PciConfigSpace } {

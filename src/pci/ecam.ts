@@ -5,6 +5,7 @@
  * Accesses of 1, 2 or 4 bytes inside one dword reach the function; wider or dword-crossing accesses read all ones
  * and write nothing. Pure: no node:* imports.
  */
+import { ECAM_BYTES_PER_BUS } from '../arch/x86_64/layout.ts';
 import type { BusDevice } from '../bus/bus.ts';
 import type { PciBus } from './bus.ts';
 
@@ -15,8 +16,6 @@ export const ECAM_ADDRESS = {
   REGISTER_MASK: 0xfff,
 } as const;
 
-/** Bytes of ECAM window per bus (32 devices x 8 functions x 4 KiB = 1 MiB). */
-export const ECAM_BYTES_PER_BUS = 2 ** ECAM_ADDRESS.BUS_SHIFT;
 
 export class PciEcam implements BusDevice {
   private readonly bus: PciBus;

@@ -4,6 +4,7 @@
  */
 import type { AcpiConfig } from '../acpi/index.ts';
 import {
+  ECAM_BYTES_PER_BUS,
   MEM_32BIT_DEVICES_SIZE,
   MEM_32BIT_DEVICES_START,
   PCI_MMCONFIG_START,
@@ -21,7 +22,6 @@ const GiB = 2 ** 30;
 const PLATFORM_DEVICE_AREA_SIZE = MiB;
 /** Cloud Hypervisor keeps the last 64 KiB of the physical address space unused. */
 const ADDRESS_SPACE_RESERVED_TOP = 64 * 1024;
-const ECAM_BYTES_PER_SEGMENT = MiB;
 
 export interface MachinePlan {
   ram: RamRegion[];
@@ -69,7 +69,7 @@ export function planMachine(config: VmConfig, supportedCpuid: readonly CpuidEntr
     pciSegments: [
       {
         id: 0,
-        ecam: { base: PCI_MMCONFIG_START, size: ECAM_BYTES_PER_SEGMENT },
+        ecam: { base: PCI_MMCONFIG_START, size: ECAM_BYTES_PER_BUS },
         mmio32: { base: MEM_32BIT_DEVICES_START, size: MEM_32BIT_DEVICES_SIZE },
         mmio64: { base: mmio64Base, size: Math.max(mmio64End - mmio64Base, 0) },
       },

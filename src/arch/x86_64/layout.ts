@@ -58,6 +58,8 @@ export const MEM_32BIT_RESERVED_START = 0xc000_0000;
 /** 32-bit PCI BAR window at the start of the hole. */
 export const MEM_32BIT_DEVICES_START = MEM_32BIT_RESERVED_START;
 export const MEM_32BIT_DEVICES_SIZE = 640 * MiB;
+/** ECAM space of one PCI bus: 32 devices x 8 functions x 4 KiB. Each segment has one bus. */
+export const ECAM_BYTES_PER_BUS = 1 << 20;
 /** PCI ECAM (MMCONFIG): 1 MiB per PCI segment. */
 export const PCI_MMCONFIG_START = 0xe800_0000;
 export const PCI_MMCONFIG_SIZE = 256 * MiB;
@@ -101,6 +103,9 @@ export const GED_IRQ = 5;
 export const FW_DEBUG_PORT = 0x402;
 /** ACPI hardware-reduced sleep control/status and reset register (the FADT points here). */
 export const ACPI_PM_PORT_START = 0x600;
+/** PCI configuration mechanism #1: CONFIG_ADDRESS at 0xCF8, CONFIG_DATA at 0xCFC (segment 0 only). */
+export const PCI_CONFIG_IO_PORT = 0xcf8;
+export const PCI_CONFIG_IO_PORT_COUNT = 8;
 /** ACPI PM timer (the FADT's X_PM_TMR_BLK). */
 export const ACPI_PM_TIMER_PORT = 0x608;
 
