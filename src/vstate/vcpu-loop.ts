@@ -63,9 +63,16 @@ function handleExit(exit: VcpuExit, ctx: VcpuLoopContext): VcpuStopReason | unde
     case 'io-out':
     case 'io-in': {
       const { size, count, data, port } = exit;
+      const write = exit.kind === 'io-out';
+      if (count === 1) {
+        // The common case (no rep ins/outs): no per-element view on the hot path.
+        if (write) ctx.pio.write(port, data);
+        else ctx.pio.read(port, data);
+        return undefined;
+      }
       for (let i = 0; i < count; i++) {
         const element = data.subarray(i * size, (i + 1) * size);
-        if (exit.kind === 'io-out') ctx.pio.write(port, element);
+        if (write) ctx.pio.write(port, element);
         else ctx.pio.read(port, element);
       }
       return undefined;

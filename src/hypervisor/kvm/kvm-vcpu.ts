@@ -26,8 +26,11 @@ export class KvmVcpu implements Vcpu {
   private readonly runAddress: bigint;
   private readonly run8: Uint8Array;
   private readonly runView: DataView;
-  /** Reused exit objects for interrupted (the common non-I/O exit during kicks). */
+  /** Reused exit object for interrupted (the common non-I/O exit during kicks). */
   private static readonly INTERRUPTED: VcpuExit = { kind: 'interrupted' };
+  /** Views of port-I/O data by length, for `ioViewsOffset` (KVM always uses the same data offset). */
+  private ioViews: Uint8Array[] = [];
+  private ioViewsOffset = -1;
 
   constructor(id: number, fd: number, runSize: number) {
     this.id = id;
@@ -63,8 +66,9 @@ export class KvmVcpu implements Vcpu {
         const port = view.getUint16(IO + 2, true);
         const count = view.getUint32(IO + 4, true);
         const offset = Number(view.getBigUint64(IO + 8, true));
-        if (offset + size * count > this.runSize) return { kind: 'unhandled', reason };
-        const data = this.run8.subarray(offset, offset + size * count);
+        const length = size * count;
+        if (offset + length > this.runSize) return { kind: 'unhandled', reason };
+        const data = this.ioData(offset, length);
         return view.getUint8(IO) === KVM_EXIT_IO_IN ? { kind: 'io-in', port, size, count, data } : { kind: 'io-out', port, size, count, data };
       }
       case EXIT_REASON.MMIO: {
@@ -95,6 +99,14 @@ export class KvmVcpu implements Vcpu {
       default:
         return { kind: 'unhandled', reason };
     }
+  }
+
+  private ioData(offset: number, length: number): Uint8Array {
+    if (offset !== this.ioViewsOffset) {
+      this.ioViews = [];
+      this.ioViewsOffset = offset;
+    }
+    return (this.ioViews[length] ??= this.run8.subarray(offset, offset + length));
   }
 
   requestExit(): void {
