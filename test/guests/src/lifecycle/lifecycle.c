@@ -14,6 +14,7 @@
  *   "ioapic.route=..." and "serial.ready", then sleep in sti; hlt while the ISR (serial_rx.S) collects input. Each
  *   line received is echoed as "serial.rx=<hex bytes>" (without the newline). After an empty line the guest prints
  *   "report.done" and powers off; after the line "reset" it resets through RESET_REG.
+ * - ticker: print "lifecycle.tick=N" every 20 ms of guest time, forever (the test stops the VM).
  */
 #include "acpi.h"
 #include "ioapic.h"
@@ -163,6 +164,14 @@ NORETURN static void serial_echo(const struct acpi_header *madt, const struct ac
     }
 }
 
+/* Prints lifecycle.tick=N every 20 ms, forever: lets a test watch the guest make progress (pause, resume). */
+NORETURN static void ticker(void) {
+    for (uint64_t n = 1;; n++) {
+        wait_ticks(TICKS_PER_SECOND / 50);
+        print_key_dec("lifecycle.tick", n);
+    }
+}
+
 NORETURN void guest_main(uint32_t start_info_address);
 void guest_main(uint32_t start_info_address) {
     serial_init();
@@ -194,5 +203,6 @@ void guest_main(uint32_t start_info_address) {
         triple_fault();
     }
     if (text_equal(test, length, "serial-echo")) serial_echo(madt, fadt);
-    panic("lifecycle: unknown nimbus.test action (acpi-reset, i8042-reset, cmos-reset, triple-fault, serial-echo)");
+    if (text_equal(test, length, "ticker")) ticker();
+    panic("lifecycle: unknown nimbus.test action (acpi-reset, i8042-reset, cmos-reset, triple-fault, serial-echo, ticker)");
 }
