@@ -16,7 +16,7 @@ import { NimbusError } from '../../src/errors/nimbus-error.ts';
 /** Failures building or checking a test guest. */
 export class GuestBuildError extends NimbusError {}
 
-export const GUEST_NAMES = ['report', 'smp', 'lifecycle'] as const;
+export const GUEST_NAMES = ['report', 'smp', 'lifecycle', 'virtio'] as const;
 export type GuestName = (typeof GUEST_NAMES)[number];
 
 const execFileAsync = promisify(execFile);

@@ -8,8 +8,6 @@
  * boot tests reuse them.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,68 +17,13 @@ import { parseGuestReport, findAcpiTable, type GuestReport } from '../helpers/gu
 import { buildGuest } from './build.ts';
 import { ConsoleSession } from '../helpers/console-session.ts';
 import { bootCounts, PANIC_LINE, resetLine, ROUTE_LINE, serialEchoExchange } from './lifecycle-guest.ts';
+import { ACCELERATORS, bootQemu, QEMU, QEMU_MEMORY_MIB as MEMORY_MIB, QEMU_TIMEOUT_MS, qemuArgs, qemuMissing } from './qemu-runner.ts';
 
-const QEMU = 'qemu-system-x86_64';
-const QEMU_TIMEOUT_MS = 60_000;
-const MEMORY_MIB = 256;
 const HVM_START_MAGIC = 0x336ec578;
 const MEMMAP_TYPE_RAM = 1;
 const CR0_PE = 0x1;
 const CR0_PG = 0x80000000;
 const EFLAGS_IF = 0x200;
-
-const qemuMissing = spawnSync(QEMU, ['--version']).status === 0 ? false : `${QEMU} is not installed (apt-get install -y qemu-system-x86)`;
-
-function kvmUsable(): boolean {
-  try {
-    accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const ACCELERATORS = [
-  { name: 'tcg', args: ['-accel', 'tcg'] },
-  ...(kvmUsable() ? [{ name: 'kvm', args: ['-accel', 'kvm', '-cpu', 'host,-arch-capabilities'] }] : []),
-];
-
-interface BootOptions {
-  accelerator: readonly string[];
-  /** QEMU's -smp value. */
-  smp: string;
-  append?: string;
-  initrd?: string;
-  /** Let a reset reboot the VM instead of ending QEMU (-no-reboot). */
-  reboot?: boolean;
-}
-
-/** QEMU's arguments to boot `kernel` with the serial console on stdio. */
-function qemuArgs(kernel: string, options: BootOptions): string[] {
-  return [
-    '-M', 'microvm,acpi=on,x-option-roms=off,isa-serial=on,rtc=on',
-    ...options.accelerator,
-    '-m', `${MEMORY_MIB}M`,
-    '-smp', options.smp,
-    '-nodefaults', '-no-user-config', ...(options.reboot ? [] : ['-no-reboot']),
-    '-display', 'none', '-monitor', 'none', '-serial', 'stdio',
-    '-kernel', kernel,
-    ...(options.append === undefined ? [] : ['-append', options.append]),
-    ...(options.initrd === undefined ? [] : ['-initrd', options.initrd]),
-  ];
-}
-
-/** Boots `kernel` and returns the serial output. The guest powers off by itself; a PANIC triple-faults, which
- * -no-reboot turns into an exit, so the test sees the reason instead of a timeout. */
-function bootQemu(kernel: string, options: BootOptions): Promise<string> {
-  const args = qemuArgs(kernel, options);
-  return new Promise((resolve, reject) => {
-    execFile(QEMU, args, { timeout: QEMU_TIMEOUT_MS, maxBuffer: 1024 * 1024 }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`${QEMU} ${args.join(' ')} failed: ${error.message}\nstdout:\n${stdout}\nstderr:\n${stderr}`));
-      else resolve(stdout);
-    });
-  });
-}
 
 /** Deterministic pseudo-random bytes (xorshift32), so a reordered or truncated copy changes the CRC. */
 function testInitrd(size: number): Buffer {

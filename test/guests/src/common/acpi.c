@@ -3,11 +3,18 @@
  * executes natively; everything else here is a handful of loads at CPL0, and the FADT power-off and reset writes.
  */
 #include "acpi.h"
+#include "aml.h"
 #include "lapic.h"
 
+/* Hardware-reduced sleep control register: SLP_TYP in bits 4:2, SLP_EN bit 5. */
 #define SLP_TYP_S5 5
 #define SLP_TYP_SHIFT 2
 #define SLP_EN (1u << 5)
+/* PM1 control register of fixed-hardware ACPI: SCI_EN bit 0, SLP_TYP in bits 12:10, SLP_EN bit 13. */
+#define PM1_CNT_SCI_EN 0x1u
+#define PM1_CNT_SLP_TYP_SHIFT 10
+#define PM1_CNT_SLP_TYP_MASK (7u << PM1_CNT_SLP_TYP_SHIFT)
+#define PM1_CNT_SLP_EN (1u << 13)
 
 static uint64_t user_byte_sum(uint64_t address, uint64_t length) {
     const uint8_t *bytes = (const uint8_t *)address;
@@ -147,11 +154,54 @@ void acpi_tables_checked(const struct hvm_start_info *info, struct acpi_root *ro
     if (!acpi_root_init(rsdp, root)) panic("acpi: neither the XSDT nor the RSDT is readable");
 }
 
+/* CPL3: the first integer of Name(_S5_, Package() {...}) in the DSDT at dsdt_address, stored at out_address. */
+static uint64_t user_find_s5(uint64_t dsdt_address, uint64_t out_address) {
+    struct aml_cursor object;
+    if (!aml_find_name((const struct acpi_header *)dsdt_address, "_S5_", NULL, &object)) return 0;
+    return (uint64_t)aml_package_first_integer(&object, (uint64_t *)out_address);
+}
+
+/* The FADT's 32-bit I/O port field at `offset` (0 when absent); PANIC when it does not fit in 16 bits. */
+static uint16_t fadt_port(const struct acpi_header *fadt, unsigned offset, const char *name) {
+    uint32_t port = load_u32((const uint8_t *)fadt + offset);
+    if (port > 0xffff) {
+        print_key_str("fadt.register", name);
+        panic("fadt: I/O port above 0xffff");
+    }
+    return (uint16_t)port;
+}
+
+/* ACPI S5 on a FADT with fixed hardware (PCs such as QEMU q35): SLP_TYP from \_S5_, written with SLP_EN to
+ * PM1a_CNT (and PM1b_CNT), after switching to ACPI mode through SMI_CMD if SCI_EN is clear, as an OS does. */
+NORETURN static void pm1_power_off(const struct acpi_header *fadt) {
+    if (fadt->length < FADT_FLAGS) panic("fadt: too short to hold PM1a_CNT_BLK");
+    const struct acpi_header *dsdt = acpi_table_at(acpi_fadt_dsdt(fadt));
+    uint64_t sleep_type = 0;
+    if (!dsdt || !run_user(user_find_s5, (uint64_t)dsdt, (uint64_t)&sleep_type)) panic("acpi: no \\_S5_ package in the DSDT");
+    uint16_t pm1a = fadt_port(fadt, FADT_PM1A_CNT_BLK, "PM1a_CNT_BLK");
+    uint16_t pm1b = fadt_port(fadt, FADT_PM1B_CNT_BLK, "PM1b_CNT_BLK");
+    if (pm1a == 0) panic("fadt: neither hardware-reduced nor a PM1a_CNT_BLK port");
+    if (!(inw(pm1a) & PM1_CNT_SCI_EN)) {
+        uint16_t smi_command = fadt_port(fadt, FADT_SMI_CMD, "SMI_CMD");
+        if (smi_command == 0) panic("fadt: SCI_EN is clear and there is no SMI_CMD port to enable ACPI");
+        outb(smi_command, ((const uint8_t *)fadt)[FADT_ACPI_ENABLE]);
+        for (uint64_t waited = 0; !(inw(pm1a) & PM1_CNT_SCI_EN); waited++) {
+            if (waited == TICKS_PER_SECOND) panic("acpi: SCI_EN still clear 1 s after writing ACPI_ENABLE to SMI_CMD");
+            wait_ticks(1);
+        }
+    }
+    uint16_t sleep = (uint16_t)(((sleep_type & 7) << PM1_CNT_SLP_TYP_SHIFT) | PM1_CNT_SLP_EN);
+    if (pm1b != 0) outw(pm1b, (uint16_t)((inw(pm1b) & ~PM1_CNT_SLP_TYP_MASK) | sleep));
+    outw(pm1a, (uint16_t)((inw(pm1a) & ~PM1_CNT_SLP_TYP_MASK) | sleep));
+    wait_ticks(TICKS_PER_SECOND);
+    panic("power-off: still running 1 s after writing PM1_CNT");
+}
+
 void acpi_power_off(const struct acpi_header *fadt) {
     const uint8_t *bytes = (const uint8_t *)fadt;
+    if (fadt->length < FADT_FLAGS + 4) panic("fadt: too short to hold its flags");
+    if (!(load_u32(bytes + FADT_FLAGS) & FADT_FLAG_HW_REDUCED_ACPI)) pm1_power_off(fadt);
     if (fadt->length < FADT_SLEEP_STATUS_REG) panic("fadt: too short to hold SLEEP_CONTROL_REG");
-    if (!(load_u32(bytes + FADT_FLAGS) & FADT_FLAG_HW_REDUCED_ACPI))
-        panic("fadt: not hardware-reduced; PM1 control block power-off is not supported");
     struct acpi_gas sleep_control;
     __builtin_memcpy(&sleep_control, bytes + FADT_SLEEP_CONTROL_REG, sizeof sleep_control);
     gas_write(&sleep_control, (SLP_TYP_S5 << SLP_TYP_SHIFT) | SLP_EN, "SLEEP_CONTROL_REG");

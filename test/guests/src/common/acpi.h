@@ -49,6 +49,10 @@ _Static_assert(sizeof(struct acpi_gas) == 12, "acpi_gas layout");
 
 /* FADT field offsets (ACPI 6.x, table 5.9). */
 #define FADT_DSDT 40
+#define FADT_SMI_CMD 48
+#define FADT_ACPI_ENABLE 52
+#define FADT_PM1A_CNT_BLK 64
+#define FADT_PM1B_CNT_BLK 68
 #define FADT_FLAGS 112
 #define FADT_RESET_REG 116
 #define FADT_RESET_VALUE 128
@@ -111,8 +115,8 @@ uint64_t acpi_fadt_dsdt(const struct acpi_header *fadt);
 const uint8_t *madt_next_entry(const struct acpi_header *madt, const uint8_t *previous);
 /* Decodes a local APIC or local x2APIC entry; returns 0 for other entry types. */
 int madt_entry_cpu(const uint8_t *entry, struct madt_cpu *cpu);
-/* ACPI S5 through the hardware-reduced FADT's SLEEP_CONTROL_REG (I/O or memory space). PANIC if the FADT cannot
- * do that or the VM is still running a second later. */
+/* ACPI S5: through SLEEP_CONTROL_REG (I/O or memory space) with a hardware-reduced FADT, else through PM1a_CNT with
+ * SLP_TYP from the DSDT's \_S5_. PANIC if the FADT cannot do that or the VM is still running a second later. */
 NORETURN void acpi_power_off(const struct acpi_header *fadt);
 /* Writes RESET_VALUE to the FADT's RESET_REG (I/O or memory space). PANIC if the FADT has no reset register or the
  * VM is still running a second later. */

@@ -13,6 +13,11 @@
 static inline void outb(uint16_t port, uint8_t value) { __asm__ volatile("outb %0, %1" ::"a"(value), "Nd"(port)); }
 static inline void outw(uint16_t port, uint16_t value) { __asm__ volatile("outw %0, %1" ::"a"(value), "Nd"(port)); }
 static inline void outl(uint16_t port, uint32_t value) { __asm__ volatile("outl %0, %1" ::"a"(value), "Nd"(port)); }
+static inline uint16_t inw(uint16_t port) {
+    uint16_t value;
+    __asm__ volatile("inw %1, %0" : "=a"(value) : "Nd"(port));
+    return value;
+}
 static inline uint8_t inb(uint16_t port) {
     uint8_t value;
     __asm__ volatile("inb %1, %0" : "=a"(value) : "Nd"(port));
@@ -28,8 +33,16 @@ static inline void wrmsr(uint32_t msr, uint64_t value) {
     __asm__ volatile("wrmsr" ::"c"(msr), "a"((uint32_t)value), "d"((uint32_t)(value >> 32)));
 }
 
+/* Device registers: one access of exactly the given width (PCI config space and virtio registers care). */
+static inline uint8_t mmio_read8(uint64_t address) { return *(volatile uint8_t *)address; }
+static inline uint16_t mmio_read16(uint64_t address) { return *(volatile uint16_t *)address; }
 static inline uint32_t mmio_read32(uint64_t address) { return *(volatile uint32_t *)address; }
+static inline void mmio_write8(uint64_t address, uint8_t value) { *(volatile uint8_t *)address = value; }
+static inline void mmio_write16(uint64_t address, uint16_t value) { *(volatile uint16_t *)address = value; }
 static inline void mmio_write32(uint64_t address, uint32_t value) { *(volatile uint32_t *)address = value; }
+
+/* Orders compiler-visible memory accesses (x86 keeps stores in order and loads in order by itself). */
+static inline void compiler_barrier(void) { __asm__ volatile("" ::: "memory"); }
 
 /* Unaligned little-endian loads from tables in guest memory. */
 static inline uint16_t load_u16(const void *p) {
@@ -74,6 +87,10 @@ void print(const char *s);
 void print_char(char c);
 void print_hex(uint64_t value);
 void print_dec(uint64_t value);
+/* Exactly `digits` lowercase hex digits, without 0x (for fixed-width fields such as a PCI bus:device.function). */
+void print_hex_digits(uint64_t value, unsigned digits);
+/* Two lowercase hex digits per byte, no separators. */
+void print_hex_bytes(const uint8_t *bytes, size_t n);
 /* Print n bytes, escaping bytes outside printable ASCII and the backslash as \xNN. print_text keeps spaces (a whole
  * line's value, such as the command line); print_token escapes them too (a field of a space-separated record). */
 void print_text(const char *s, size_t n);
@@ -82,6 +99,9 @@ void print_token(const char *s, size_t n);
 void print_key_hex(const char *key, uint64_t value);
 void print_key_dec(const char *key, uint64_t value);
 void print_key_str(const char *key, const char *value);
+/* " name=value" fields of a space-separated record. */
+void print_field_hex(const char *name, uint64_t value);
+void print_field_dec(const char *name, uint64_t value);
 NORETURN void panic(const char *reason);
 NORETURN void triple_fault(void);
 

@@ -45,6 +45,7 @@
 /* Interrupt vectors. */
 #define VECTOR_TIMER 0x20
 #define VECTOR_SERIAL 0x24
+#define VECTOR_MSI 0x30 /* MSI-X messages of the PCI devices a guest drives (msi_isr.S) */
 #define VECTOR_SPURIOUS 0xff
 
 /* The 16550 UART (COM1, ISA IRQ 4): registers at UART_BASE + offset, and the bits the guests use. */

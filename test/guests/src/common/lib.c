@@ -62,6 +62,17 @@ void print_dec(uint64_t value) {
     while (n > 0) print_char(digits[--n]);
 }
 
+void print_hex_digits(uint64_t value, unsigned digits) {
+    while (digits > 0) {
+        digits--;
+        print_char("0123456789abcdef"[(value >> (digits * 4)) & 0xf]);
+    }
+}
+
+void print_hex_bytes(const uint8_t *bytes, size_t n) {
+    for (size_t i = 0; i < n; i++) print_hex_digits(bytes[i], 2);
+}
+
 static void print_escaped(const char *s, size_t n, uint8_t first_plain) {
     for (size_t i = 0; i < n; i++) {
         uint8_t c = (uint8_t)s[i];
@@ -69,8 +80,7 @@ static void print_escaped(const char *s, size_t n, uint8_t first_plain) {
             print_char((char)c);
         } else {
             print("\\x");
-            print_char("0123456789abcdef"[c >> 4]);
-            print_char("0123456789abcdef"[c & 0xf]);
+            print_hex_digits(c, 2);
         }
     }
 }
@@ -98,6 +108,20 @@ void print_key_str(const char *key, const char *value) {
     print_char('=');
     print(value);
     print_char('\n');
+}
+
+void print_field_hex(const char *name, uint64_t value) {
+    print_char(' ');
+    print(name);
+    print_char('=');
+    print_hex(value);
+}
+
+void print_field_dec(const char *name, uint64_t value) {
+    print_char(' ');
+    print(name);
+    print_char('=');
+    print_dec(value);
 }
 
 void panic(const char *reason) {

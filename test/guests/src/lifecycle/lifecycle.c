@@ -103,13 +103,6 @@ NORETURN static void reset_through_cmos(void) {
     panic("reset: still running 1 s after writing 0 to CMOS register 0x8f");
 }
 
-static void print_hex_bytes(const uint8_t *bytes, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        print_char("0123456789abcdef"[bytes[i] >> 4]);
-        print_char("0123456789abcdef"[bytes[i] & 0xf]);
-    }
-}
-
 static uint32_t rx_head(void) { return *(volatile uint32_t *)&serial_rx_head; }
 
 /* Takes the next received byte, sleeping until the ISR has one. */

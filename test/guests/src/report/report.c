@@ -27,20 +27,6 @@ static uint64_t user_crc32(uint64_t address, uint64_t length) {
     return crc ^ 0xffffffffu;
 }
 
-static void print_field_hex(const char *name, uint64_t value) {
-    print_char(' ');
-    print(name);
-    print_char('=');
-    print_hex(value);
-}
-
-static void print_field_dec(const char *name, uint64_t value) {
-    print_char(' ');
-    print(name);
-    print_char('=');
-    print_dec(value);
-}
-
 static void print_ok(const char *key, int ok) { print_key_str(key, ok ? "ok" : "bad"); }
 
 static void report_entry_state(void) {
