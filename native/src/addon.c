@@ -3,9 +3,11 @@
  * Memory views are only handed out inside mappings this addon created (see mappings.c); failures throw Errors that
  * carry {errno, code, syscall}. Loaded by the main thread and by every vCPU/I/O Worker (context-aware module).
  */
+#include "args.h"
 #include "errors.h"
 #include "layout.h"
 #include "mappings.h"
+#include "socket.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,97 +20,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define MAX_ARGS 6
-
 /* The real-time signal used to kick a vCPU thread out of KVM_RUN (SIGUSR1 belongs to Node's inspector). */
 static int kick_signal(void) { return SIGRTMIN + 2; }
-
-static bool get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
-  size_t argc = MAX_ARGS;
-  napi_value tmp[MAX_ARGS];
-  if (napi_get_cb_info(env, info, &argc, tmp, NULL, NULL) != napi_ok) return false;
-  if (argc < want) {
-    throw_type(env, "missing arguments");
-    return false;
-  }
-  for (size_t i = 0; i < want; i++) argv[i] = tmp[i];
-  return true;
-}
-
-static bool get_i64(napi_env env, napi_value v, int64_t *out) {
-  napi_valuetype t;
-  napi_typeof(env, v, &t);
-  if (t == napi_number) return napi_get_value_int64(env, v, out) == napi_ok;
-  if (t == napi_bigint) {
-    bool lossless;
-    return napi_get_value_bigint_int64(env, v, out, &lossless) == napi_ok;
-  }
-  throw_type(env, "expected a number or bigint");
-  return false;
-}
-
-static bool get_u64(napi_env env, napi_value v, uint64_t *out) {
-  napi_valuetype t;
-  napi_typeof(env, v, &t);
-  if (t == napi_bigint) {
-    bool lossless;
-    return napi_get_value_bigint_uint64(env, v, out, &lossless) == napi_ok;
-  }
-  int64_t s;
-  if (!get_i64(env, v, &s)) return false;
-  if (s < 0) {
-    throw_range(env, "expected a non-negative value");
-    return false;
-  }
-  *out = (uint64_t)s;
-  return true;
-}
-
-static bool get_int(napi_env env, napi_value v, int *out) {
-  int64_t x;
-  if (!get_i64(env, v, &x)) return false;
-  if (x < INT32_MIN || x > INT32_MAX) {
-    throw_range(env, "integer argument out of range");
-    return false;
-  }
-  *out = (int)x;
-  return true;
-}
-
-static napi_value make_int(napi_env env, int64_t v) {
-  napi_value r;
-  NAPI_CALL(env, napi_create_int64(env, v, &r));
-  return r;
-}
-
-/* Returns the data pointer and length of a TypedArray/DataView/Buffer, or false (with a TypeError pending). */
-static bool get_bytes(napi_env env, napi_value v, void **data, size_t *length) {
-  bool is_typed, is_view;
-  napi_is_typedarray(env, v, &is_typed);
-  napi_is_dataview(env, v, &is_view);
-  if (is_typed) {
-    napi_typedarray_type type;
-    size_t count, offset;
-    napi_value ab;
-    if (napi_get_typedarray_info(env, v, &type, &count, data, &ab, &offset) != napi_ok) return false;
-    size_t elem = 1;
-    switch (type) {
-      case napi_int16_array: case napi_uint16_array: elem = 2; break;
-      case napi_int32_array: case napi_uint32_array: case napi_float32_array: elem = 4; break;
-      case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: elem = 8; break;
-      default: elem = 1;
-    }
-    *length = count * elem;
-    return true;
-  }
-  if (is_view) {
-    napi_value ab;
-    size_t offset;
-    return napi_get_dataview_info(env, v, length, data, &ab, &offset) == napi_ok;
-  }
-  throw_type(env, "expected a TypedArray or DataView");
-  return false;
-}
 
 /* open(path: string, flags: number): fd */
 static napi_value js_open(napi_env env, napi_callback_info info) {
@@ -372,6 +285,9 @@ NAPI_MODULE_INIT() {
     {"eventfdWrite", js_eventfd_write}, {"eventfdRead", js_eventfd_read}, {"epollCreate", js_epoll_create},
     {"epollCtl", js_epoll_ctl}, {"epollWait", js_epoll_wait}, {"installKickHandler", js_install_kick_handler},
     {"threadSelf", js_thread_self}, {"kick", js_kick}, {"layout", js_layout},
+    {"socketUnix", js_socket_unix}, {"bind", js_bind}, {"listen", js_listen}, {"accept4", js_accept4},
+    {"connect", js_connect}, {"recvmsg", js_recvmsg}, {"sendmsg", js_sendmsg}, {"shutdown", js_shutdown},
+    {"getsockopt", js_getsockopt},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;
