@@ -148,7 +148,6 @@ describe('not supported by Nimbus yet', () => {
     [['--kernel', 'k', '--rtc'], '--rtc is not supported by Nimbus yet [rtc]'],
     [['--kernel', 'k', '--watchdog'], '--watchdog is not supported by Nimbus yet [watchdog]'],
     [['--kernel', 'k', '--debug-console', 'tty'], '--debug-console is not supported by Nimbus yet [debug_console.mode]'],
-    [['--api-socket', '/tmp/api.sock'], '--api-socket is not supported by Nimbus yet [apiSocket]'],
     [['--kernel', 'k', '--log-format', '{msg}'], '--log-format is not supported by Nimbus yet [logFormat]'],
     [['--kernel', 'k', '--seccomp', 'log'], '--seccomp is not supported by Nimbus yet [seccomp]'],
     [['--restore', 'source_url=file:///snap'], '--restore is not supported by Nimbus yet [restore]'],

@@ -1,6 +1,7 @@
 /**
- * The `nimbus` program: parses Cloud Hypervisor's command line, sets up logging and the serial console, and drives
- * the VM through the VMM's actions (vm.create + vm.boot), exactly as the API does. The process exits with status 0
+ * The `nimbus` program: parses Cloud Hypervisor's command line, sets up logging, the serial console and (with
+ * --api-socket) the REST API, and drives the VM through the VMM's actions: the command line's VM is a vm.create +
+ * vm.boot, exactly as an API client's would be. The process exits with status 0
  * when the guest powers off (a guest reset reboots the VM) and 1 on a triple fault or a hypervisor error;
  * SIGINT/SIGTERM stop the VM cleanly.
  */
@@ -11,6 +12,7 @@ import { packageVersion } from '../host/package-root.ts';
 import { KvmHypervisor } from '../hypervisor/kvm/kvm-hypervisor.ts';
 import { createLogger, levelFromVerbosity, type Logger } from '../util/logger.ts';
 import type { VmConfig } from '../vmm/config/vm-config.ts';
+import { ApiServer } from '../api/api-server.ts';
 import { EventMonitor } from '../vmm/event-monitor.ts';
 import { Vmm } from '../vmm/vmm.ts';
 import { parseCommandLine, type RunCommand } from './args.ts';
@@ -51,8 +53,9 @@ export async function main(args: readonly string[]): Promise<number> {
 
 async function run(command: RunCommand, context: { logger: Logger; logFd: number; startTime: bigint }): Promise<number> {
   const { logger } = context;
-  if (!command.vm) {
-    logger.error('no --kernel or --firmware given: there is nothing to boot (creating a VM later through --api-socket is not supported yet)');
+  const apiSocket = command.vmm.apiSocket;
+  if (!command.vm && !apiSocket) {
+    logger.error('no --kernel or --firmware given and no --api-socket: there is nothing to boot and no way to create a VM');
     return 1;
   }
   const hypervisor = KvmHypervisor.open();
@@ -76,7 +79,7 @@ async function run(command: RunCommand, context: { logger: Logger; logFd: number
     onExit: resolveExit,
     onMachine: (machine) => {
       detachInput();
-      detachInput = command.vm?.serial.mode === 'Tty' ? attachSerialInput(machine) : () => {};
+      detachInput = machine.config.serial.mode === 'Tty' ? attachSerialInput(machine) : () => {};
     },
   });
   const onSignal = (signal: string): void => {
@@ -87,11 +90,16 @@ async function run(command: RunCommand, context: { logger: Logger; logFd: number
   process.on('SIGTERM', onSignal);
   // With --no-shutdown the VMM outlives the guest; nothing else keeps Node's event loop alive then.
   const keepAlive = setInterval(() => {}, 2 ** 30);
+  let api: ApiServer | undefined;
   try {
-    await vmm.handle({ kind: 'vm.create', config: command.vm, explicitFields: command.explicitFields, fds: [] });
-    await vmm.handle({ kind: 'vm.boot' });
+    if (apiSocket) api = await ApiServer.start({ socket: apiSocket, control: vmm, logger });
+    if (command.vm) {
+      await vmm.handle({ kind: 'vm.create', config: command.vm, explicitFields: command.explicitFields, fds: [] });
+      await vmm.handle({ kind: 'vm.boot' });
+    }
     return await exited;
   } finally {
+    await api?.stop();
     clearInterval(keepAlive);
     detachInput();
     process.off('SIGINT', onSignal);

@@ -45,6 +45,7 @@ export interface MachineOptions {
 }
 
 export class Machine {
+  readonly config: VmConfig;
   readonly plan: MachinePlan;
   readonly exited: Promise<MachineExit>;
   private readonly vm: Vm;
@@ -58,7 +59,8 @@ export class Machine {
   private exitReported = false;
   private destroying: Promise<void> | undefined;
 
-  private constructor(plan: MachinePlan, vm: Vm, ram: GuestRam, irqs: LegacyIrqs, platform: LegacyPlatform) {
+  private constructor(config: VmConfig, plan: MachinePlan, vm: Vm, ram: GuestRam, irqs: LegacyIrqs, platform: LegacyPlatform) {
+    this.config = config;
     this.plan = plan;
     this.vm = vm;
     this.ram = ram;
@@ -126,7 +128,7 @@ export class Machine {
         wallClock: Date.now,
         lockMode: 'spin',
       });
-      const machine = new Machine(plan, vm, ram, irqs, platform);
+      const machine = new Machine(config, plan, vm, ram, irqs, platform);
       await machine.startVcpus(workers, vcpus, legacy, options);
       return machine;
     } catch (error) {

@@ -75,6 +75,8 @@ test('endpoints of features not built yet answer NOT_IMPLEMENTED naming the feat
   const ping = (await vmm.handle({ kind: 'vmm.ping' })).body as { version: string; pid: number };
   assert.deepEqual([ping.version, ping.pid], ['1.2.3', process.pid]);
   await vmm.handle({ kind: 'vmm.shutdown' });
+  assert.deepEqual(exits, [], 'the exit waits until the answer is out');
+  await new Promise((resolve) => setImmediate(resolve));
   assert.deepEqual(exits, [0]);
   assert.deepEqual(events, ['vmm/starting', 'vmm/shutdown']);
 });

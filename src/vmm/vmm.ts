@@ -4,6 +4,7 @@
  * (boot again). Guest-initiated events (power-off, reset, crash) arrive from the Machine. Lifecycle events go to the
  * event monitor. Endpoints whose feature Nimbus has not built yet answer NOT_IMPLEMENTED naming the feature.
  */
+import { closeSync } from 'node:fs';
 import type { Hypervisor } from '../hypervisor/hypervisor.ts';
 import type { Logger, LogLevel } from '../util/logger.ts';
 import {
@@ -104,9 +105,12 @@ export class Vmm implements VmmControl {
       case 'vmm.shutdown':
         await this.deleteVm();
         this.options.events.emit('vmm', 'shutdown');
-        this.options.onExit(0);
+        // Exit after this action's answer has gone out (the caller of handle() replies when it resolves).
+        setImmediate(() => this.options.onExit(0));
         return {};
       case 'vm.create':
+        // No device that takes descriptors (TAP fds for net) exists yet: the VMM keeps none of them.
+        for (const fd of action.fds) closeSync(fd);
         return this.create(action.config, action.explicitFields);
       case 'vm.boot':
         await this.boot();

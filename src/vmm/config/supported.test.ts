@@ -122,7 +122,7 @@ describe('checkVmmSupported', () => {
   });
 
   it('rejects the VMM options that are not wired yet', () => {
-    unsupported(() => checkVmmSupported({ ...defaults, apiSocket: { path: '/tmp/api' } }), 'apiSocket', '--api-socket is not supported by Nimbus yet [apiSocket]');
+    checkVmmSupported({ ...defaults, apiSocket: { path: '/tmp/api' } });
     checkVmmSupported({ ...defaults, eventMonitor: { fd: 3 } });
     unsupported(() => checkVmmSupported({ ...defaults, logFormat: '{msg}' }), 'logFormat');
     unsupported(() => checkVmmSupported({ ...defaults, seccomp: 'true' }), 'seccomp');
@@ -138,7 +138,7 @@ describe('SUPPORTED_FEATURES', () => {
   it('names the implemented options', () => {
     assert.deepEqual(
       SUPPORTED_FEATURES.map((feature) => feature.option),
-      ['--kernel', '--firmware', '--initramfs', '--cmdline', '--cpus', '--memory', '--serial', '--console', '-v', '--log-file', '--seccomp', '--no-shutdown', '--event-monitor'],
+      ['--kernel', '--firmware', '--initramfs', '--cmdline', '--cpus', '--memory', '--serial', '--console', '-v', '--log-file', '--seccomp', '--no-shutdown', '--event-monitor', '--api-socket'],
     );
   });
 });

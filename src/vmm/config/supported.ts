@@ -30,6 +30,7 @@ export const SUPPORTED_FEATURES: readonly SupportedFeature[] = [
   { option: '--seccomp', scope: 'false only (no syscall filter exists yet)' },
   { option: '--no-shutdown', scope: 'keep the VMM running after the guest powers off' },
   { option: '--event-monitor', scope: 'path=<path> or fd=<fd>: lifecycle events as JSON' },
+  { option: '--api-socket', scope: 'path=<path> or fd=<fd>: the REST API (see nimbus-remote)' },
 ];
 
 function unsupported(what: string, field: string, hint = ''): ConfigError {
@@ -94,7 +95,6 @@ function checkMemory(memory: MemoryConfig): void {
 
 /** Throws a ConfigError (code UNSUPPORTED) for the first VMM option Nimbus does not implement yet. */
 export function checkVmmSupported(options: VmmOptions): void {
-  if (options.apiSocket !== undefined) throw unsupported('--api-socket', 'apiSocket');
   if (options.logFormat !== undefined) throw unsupported('--log-format', 'logFormat');
   // No syscall filter exists yet: only `--seccomp false` (no filtering) describes what Nimbus does.
   if (options.seccomp !== undefined && options.seccomp !== 'false') throw unsupported('--seccomp', 'seccomp');
