@@ -6,6 +6,7 @@
  * Lines are `key=value`; records are `key=field=value field=value ...`. Lines the grammar does not know end up in
  * `unrecognized`, so a test can check that guest and parser agree.
  */
+import { GuestRecord, parseGuestNumber } from '../helpers/guest-record.ts';
 import { NimbusError } from '../../src/errors/nimbus-error.ts';
 
 /** The guest output does not follow the virtio guest's grammar. */
@@ -119,9 +120,7 @@ function malformed(message: string): VirtioGuestReportError {
 }
 
 function parseNumber(text: string, what: string): number {
-  const value = /^0x[0-9a-f]+$/.test(text) || /^\d+$/.test(text) ? Number(text) : Number.NaN;
-  if (!Number.isSafeInteger(value)) throw malformed(`${what}: "${text}" is not a number`);
-  return value;
+  return parseGuestNumber(text, what, malformed);
 }
 
 function parseBigint(text: string, what: string): bigint {
@@ -134,40 +133,6 @@ function oneOf<T extends string>(text: string, allowed: readonly T[], what: stri
   return text as T;
 }
 
-/** The `field=value` pairs of one record; every field must be read exactly once (a leftover is an error). */
-class GuestRecord {
-  private readonly fields = new Map<string, string>();
-  private readonly key: string;
-
-  constructor(key: string, value: string) {
-    this.key = key;
-    for (const part of value.split(' ')) {
-      const eq = part.indexOf('=');
-      if (eq <= 0) throw malformed(`${key}: "${part}" is not field=value`);
-      this.fields.set(part.slice(0, eq), part.slice(eq + 1));
-    }
-  }
-
-  text(field: string): string {
-    const value = this.fields.get(field);
-    if (value === undefined) throw malformed(`${this.key}: field ${field} is missing`);
-    this.fields.delete(field);
-    return value;
-  }
-
-  number(field: string): number {
-    return parseNumber(this.text(field), `${this.key}.${field}`);
-  }
-
-  optionalNumber(field: string): number | undefined {
-    return this.fields.has(field) ? this.number(field) : undefined;
-  }
-
-  /** Throws if a field was not read: the guest printed something this parser does not know. */
-  done(): void {
-    if (this.fields.size > 0) throw malformed(`${this.key}: unknown fields ${[...this.fields.keys()].join(', ')}`);
-  }
-}
 
 function ecam(record: GuestRecord): PciEcam {
   return {
@@ -250,7 +215,7 @@ export function parseVirtioGuestReport(output: string): VirtioGuestReport {
     const match = /^([a-z0-9_.]+)=(.*)$/.exec(line);
     const key = match?.[1] ?? '';
     const value = match?.[2] ?? '';
-    const record = (): GuestRecord => new GuestRecord(key, value);
+    const record = (): GuestRecord => new GuestRecord(key, value, malformed);
     switch (key) {
       case 'report.guest':
         report.guest = value;

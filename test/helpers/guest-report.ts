@@ -5,6 +5,7 @@
  * grammar and keys the parser does not know end up in `unrecognized`, so a test can check that guest and parser
  * agree (after a PANIC, the first lines of the section the guest was printing may be left there too).
  */
+import { GuestRecord, parseGuestNumber } from './guest-record.ts';
 import { NimbusError } from '../../src/errors/nimbus-error.ts';
 
 /** The guest output does not follow the report grammar. */
@@ -157,55 +158,28 @@ function unescape(text: string): string {
   return text.replace(/\\x([0-9a-fA-F]{2})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
 }
 
+function malformed(message: string): GuestReportError {
+  return new GuestReportError('GUEST_REPORT_MALFORMED', message);
+}
+
 function parseNumber(text: string, what: string): number {
-  const value = /^0x[0-9a-f]+$/i.test(text) || /^\d+$/.test(text) ? Number(text) : Number.NaN;
-  if (!Number.isSafeInteger(value)) throw new GuestReportError('GUEST_REPORT_MALFORMED', `${what}: "${text}" is not a number`);
-  return value;
+  return parseGuestNumber(text, what, malformed);
 }
 
 function parseOk(text: string, what: string): boolean {
   if (text === 'ok') return true;
   if (text === 'bad') return false;
-  throw new GuestReportError('GUEST_REPORT_MALFORMED', `${what}: expected ok or bad, got "${text}"`);
+  throw malformed(`${what}: expected ok or bad, got "${text}"`);
 }
 
-/** A `field=value field=value` record. */
-class GuestRecord {
-  private readonly fields = new Map<string, string>();
-  private readonly key: string;
-
-  constructor(key: string, value: string) {
-    this.key = key;
-    for (const part of value.split(' ')) {
-      const eq = part.indexOf('=');
-      if (eq <= 0) throw new GuestReportError('GUEST_REPORT_MALFORMED', `${key}: "${part}" is not field=value`);
-      this.fields.set(part.slice(0, eq), unescape(part.slice(eq + 1)));
-    }
-  }
-
-  text(field: string): string {
-    const value = this.fields.get(field);
-    if (value === undefined) throw new GuestReportError('GUEST_REPORT_MALFORMED', `${this.key}: field ${field} is missing`);
-    return value;
-  }
-
-  has(field: string): boolean {
-    return this.fields.has(field);
-  }
-
-  number(field: string): number {
-    return parseNumber(this.text(field), `${this.key}.${field}`);
-  }
-
-  gas(): GenericAddress {
-    return {
-      space: this.number('space'),
-      bitWidth: this.number('width'),
-      bitOffset: this.number('offset'),
-      accessSize: this.number('access'),
-      address: this.number('addr'),
-    };
-  }
+function gas(record: GuestRecord): GenericAddress {
+  return {
+    space: record.number('space'),
+    bitWidth: record.number('width'),
+    bitOffset: record.number('offset'),
+    accessSize: record.number('access'),
+    address: record.number('addr'),
+  };
 }
 
 /** The key=value lines of one output, consumed by the builders below; what is left over is unrecognized. */
@@ -238,7 +212,7 @@ class ReportLines {
 
   text(key: string): string {
     const value = this.optional(key);
-    if (value === undefined) throw new GuestReportError('GUEST_REPORT_MALFORMED', `${key} is missing`);
+    if (value === undefined) throw malformed(`${key} is missing`);
     return value;
   }
 
@@ -252,12 +226,12 @@ class ReportLines {
   }
 
   records(key: string): GuestRecord[] {
-    return this.all(key).map((value) => new GuestRecord(key, value));
+    return this.all(key).map((value) => new GuestRecord(key, value, malformed, unescape));
   }
 
   record(key: string): GuestRecord | undefined {
     const value = this.optional(key);
-    return value === undefined ? undefined : new GuestRecord(key, value);
+    return value === undefined ? undefined : new GuestRecord(key, value, malformed, unescape);
   }
 
   leftover(): string[] {
@@ -293,7 +267,7 @@ function lapic(lines: ReportLines): GuestReport['lapic'] {
   if (!lines.has('lapic.id')) return undefined;
   const id = lines.number('lapic.id');
   const mode = lines.text('lapic.mode');
-  if (mode !== 'xapic' && mode !== 'x2apic') throw new GuestReportError('GUEST_REPORT_MALFORMED', `lapic.mode: "${mode}"`);
+  if (mode !== 'xapic' && mode !== 'x2apic') throw malformed(`lapic.mode: "${mode}"`);
   return { id, mode };
 }
 
@@ -326,7 +300,8 @@ function modules(lines: ReportLines): GuestReport['modules'] {
         cmdline: r.number('cmdline'),
         inRam: r.text('ram') === 'yes',
       };
-      if (r.has('crc32')) entry.crc32 = r.number('crc32');
+      const crc32 = r.optionalNumber('crc32');
+      if (crc32 !== undefined) entry.crc32 = crc32;
       return entry;
     }),
   };
@@ -353,17 +328,17 @@ function fadt(lines: ReportLines): Fadt | undefined {
   const flags = lines.number('fadt.flags');
   const hardwareReduced = lines.text('fadt.hw_reduced') === '1';
   if (hardwareReduced !== ((flags & FADT_FLAG_HW_REDUCED_ACPI) !== 0)) {
-    throw new GuestReportError('GUEST_REPORT_MALFORMED', 'fadt.hw_reduced disagrees with fadt.flags');
+    throw malformed('fadt.hw_reduced disagrees with fadt.flags');
   }
   const result: Fadt = { flags, hardwareReduced, dsdt: lines.number('fadt.dsdt') };
   const minor = lines.optionalNumber('fadt.minor');
   if (minor !== undefined) result.minorVersion = minor;
   const reset = lines.record('fadt.reset');
-  if (reset) result.reset = { ...reset.gas(), value: reset.number('value') };
+  if (reset) result.reset = { ...gas(reset), value: reset.number('value') };
   const sleepControl = lines.record('fadt.sleep_control');
-  if (sleepControl) result.sleepControl = sleepControl.gas();
+  if (sleepControl) result.sleepControl = gas(sleepControl);
   const sleepStatus = lines.record('fadt.sleep_status');
-  if (sleepStatus) result.sleepStatus = sleepStatus.gas();
+  if (sleepStatus) result.sleepStatus = gas(sleepStatus);
   const hypervisor = lines.optional('fadt.hypervisor');
   if (hypervisor !== undefined) result.hypervisor = unescape(hypervisor);
   return result;
