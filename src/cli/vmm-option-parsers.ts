@@ -3,7 +3,7 @@
  * (cloud-hypervisor/src/main.rs and vmm/src/config.rs `RestoreConfig::parse`).
  */
 import { omitUndefined } from '../vmm/config/omit-undefined.ts';
-import type { PathOrFd, RestoreConfig, VmMemoryZoneUpdateData } from '../vmm/config/vmm-options.ts';
+import type { PathOrFd, RestoreConfig, RestoredVfioConfig, VmMemoryZoneUpdateData } from '../vmm/config/vmm-options.ts';
 import { CliError } from './cli-error.ts';
 import { dequote, parseInteger, parseIntegerList, parseSubOptions, type SubOptions } from './option-parser.ts';
 
@@ -49,13 +49,18 @@ export function parseRestore(input: string): RestoreConfig {
       const fds = parseIntegerList(value, 'i32');
       return fds === undefined ? undefined : { id: dequote(key), num_fds: fds.length, fds };
     }),
-    vfio_fds: options.tupleList('vfio_fds', 'a list like [vfio0@5,vfio1@6]', ({ key, value }) => {
-      const fd = parseInteger(value, 'i32');
-      return fd === undefined ? undefined : { id: dequote(key), fd };
-    }),
+    vfio_fds: parseVfioFds(options),
     iommufd_fd: options.integer('iommufd_fd', 'i32'),
     resume: options.toggle('resume') ?? false,
     zone_updates: parseZoneUpdates(options),
+  });
+}
+
+/** `vfio_fds=[vfio0@5,vfio1@6]`: VFIO device id @ descriptor (restore and receive-migration). */
+export function parseVfioFds(options: SubOptions): RestoredVfioConfig[] | undefined {
+  return options.tupleList<RestoredVfioConfig>('vfio_fds', 'a list like [vfio0@5,vfio1@6]', ({ key, value }) => {
+    const fd = parseInteger(value, 'i32');
+    return fd === undefined ? undefined : { id: dequote(key), fd };
   });
 }
 

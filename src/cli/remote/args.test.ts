@@ -11,6 +11,9 @@ interface Recorded extends CommandContext {
   warnings: string[];
 }
 
+/** The descriptors the tests pretend are open. */
+const OPEN_DESCRIPTORS = new Set([3, 4, 5, 6, 7]);
+
 function context(input = '{"payload":{"kernel":"/k"}}'): Recorded {
   const recorded: Recorded = {
     reads: [],
@@ -20,6 +23,7 @@ function context(input = '{"payload":{"kernel":"/k"}}'): Recorded {
       return input;
     },
     warn: (message) => recorded.warnings.push(message),
+    isOpenDescriptor: (fd) => OPEN_DESCRIPTORS.has(fd),
   };
   return recorded;
 }
@@ -28,11 +32,21 @@ function parse(args: string[], ctx: CommandContext = context()): RemoteInvocatio
   return parseRemoteCommandLine(args, ctx);
 }
 
-function request(args: string[], ctx: CommandContext = context()): { method: string; endpoint: string; body?: unknown } {
+interface BuiltRequest {
+  method: string;
+  endpoint: string;
+  body?: unknown;
+  fds?: readonly number[];
+}
+
+function request(args: string[], ctx: CommandContext = context()): BuiltRequest {
   const invocation = parse(['--api-socket', '/run/api.sock', ...args], ctx);
   assert.equal(invocation.kind, 'request');
-  const { method, endpoint, body } = invocation.request;
-  return body === undefined ? { method, endpoint } : { method, endpoint, body: JSON.parse(body) };
+  const { method, endpoint, body, fds } = invocation.request;
+  const built: BuiltRequest = { method, endpoint };
+  if (body !== undefined) built.body = JSON.parse(body);
+  if (fds !== undefined) built.fds = fds;
+  return built;
 }
 
 function commandHelp(name: string): string {
@@ -223,26 +237,81 @@ describe('command arguments', () => {
     assert.deepEqual(ctx.warnings, ["'virtio_id' in --generic-vhost-user is deprecated; use 'device_type'."]);
   });
 
-  it('refuses arguments that pass file descriptors', () => {
-    const cases: [string[], RegExp][] = [
-      [['add-net', 'tap=,fd=[3,4]'], /^add-net fd=\[\.\.\.\]: passing file descriptors is not supported by nimbus-remote yet; name the TAP device/],
-      [['add-device', 'fd=5'], /^add-device fd=<vfio_cdev_fd>: passing file descriptors is not supported by nimbus-remote yet/],
-      [['restore', 'source_url=file:///s,net_fds=[net0@[3,4]]'], /^restore net_fds=\.\.\.: passing file descriptors is not supported by nimbus-remote yet$/],
-      [['restore', 'source_url=file:///s,vfio_fds=[vfio0@5]'], /^restore vfio_fds=\.\.\.: passing file descriptors/],
-      [['restore', 'source_url=file:///s,iommufd_fd=6'], /^restore iommufd_fd=\.\.\.: passing file descriptors/],
-      [['receive-migration', 'receiver_url=unix:/s,iommufd_fd=6'], /^receive-migration: iommufd_fd: passing file descriptors/],
+  it('takes file descriptors out of the body and passes them with the request, in the order the VMM shares them out', () => {
+    const net = request(['add-net', 'fd=[3,4],num_queues=4']);
+    assert.deepEqual(net.fds, [3, 4]);
+    assert.equal((net.body as Record<string, unknown>).fds, undefined, 'ch-remote takes the fds out of NetConfig');
+    assert.deepEqual(net.body, {
+      iommu: false, pci_segment: 0, num_queues: 4, queue_size: 256, vhost_user: false, vhost_mode: 'Client',
+      offload_tso: true, offload_ufo: true, offload_csum: true,
+    });
+    assert.deepEqual(request(['add-device', 'fd=5,id=vfio0']), {
+      method: 'PUT', endpoint: 'vm.add-device', body: { id: 'vfio0', iommu: false, pci_segment: 0, x_exclude_mmap_bars: [] }, fds: [5],
+    });
+    assert.deepEqual(request(['restore', 'source_url=file:///s,net_fds=[net0@[3,4],net1@[7]],vfio_fds=[vfio0@5],iommufd_fd=6']), {
+      method: 'PUT',
+      endpoint: 'vm.restore',
+      body: {
+        source_url: 'file:///s', prefault: false, memory_restore_mode: 'Copy',
+        net_fds: [{ id: 'net0', num_fds: 2 }, { id: 'net1', num_fds: 1 }], vfio_fds: [{ id: 'vfio0' }], resume: false, zone_updates: [],
+      },
+      fds: [3, 4, 7, 5, 6],
+    });
+    assert.deepEqual(request(['receive-migration', 'receiver_url=unix:/s,vfio_fds=[vfio0@5,vfio1@3],iommufd_fd=6']), {
+      method: 'PUT',
+      endpoint: 'vm.receive-migration',
+      body: { receiver_url: 'unix:/s', memory_mode: 'Precopy', vfio_fds: [{ id: 'vfio0' }, { id: 'vfio1' }], zone_updates: [] },
+      fds: [5, 3, 6],
+    });
+  });
+
+  it('sends no descriptors when the arguments name none', () => {
+    assert.equal(request(['add-net', 'tap=tap0']).fds, undefined);
+    assert.equal(request(['restore', 'source_url=file:///s']).fds, undefined);
+    assert.equal(request(['receive-migration', 'receiver_url=unix:/s']).fds, undefined);
+  });
+
+  it('refuses a descriptor that is not open, naming the argument, before contacting the VMM', () => {
+    const cases: [string[], string][] = [
+      [['add-net', 'fd=[3,9]'], 'add-net fd: file descriptor 9 is not open in nimbus-remote'],
+      [['restore', 'source_url=file:///s,net_fds=[net0@[3],net1@[8]]'], 'restore net_fds (net1): file descriptor 8 is not open in nimbus-remote'],
+      [['restore', 'source_url=file:///s,vfio_fds=[vfio0@12]'], 'restore vfio_fds (vfio0): file descriptor 12 is not open in nimbus-remote'],
+      [['restore', 'source_url=file:///s,iommufd_fd=10'], 'restore iommufd_fd: file descriptor 10 is not open in nimbus-remote'],
+      [['receive-migration', 'receiver_url=unix:/s,vfio_fds=[vfio0@11]'], 'receive-migration vfio_fds (vfio0): file descriptor 11 is not open in nimbus-remote'],
+      [['receive-migration', 'receiver_url=unix:/s,vfio_fds=[vfio0@3],iommufd_fd=2000'], 'receive-migration iommufd_fd: file descriptor 2000 is not open in nimbus-remote'],
     ];
     for (const [args, message] of cases) {
       assert.throws(
         () => request(args),
         (error) => {
           assert.ok(error instanceof RemoteError, String(error));
-          assert.equal(error.code, 'FDS_NOT_SUPPORTED');
-          assert.match(error.message, message);
+          assert.equal(error.code, 'DESCRIPTOR_NOT_OPEN');
+          assert.ok(error.message.startsWith(`${message}; `), error.message);
+          assert.match(error.message, /open it in the process that starts nimbus-remote \(in a shell: \d+<>\/path\/to\/file\)$/);
           return true;
         },
         args.join(' '),
       );
     }
+    assert.throws(() => request(['add-device', 'fd=-1']), (error) => {
+      assert.ok(error instanceof RemoteError);
+      assert.equal(error.code, 'DESCRIPTOR_NOT_OPEN');
+      assert.equal(error.message, 'add-device fd: file descriptor -1 is invalid: descriptor numbers are 0 or more');
+      return true;
+    });
+  });
+
+  it('refuses more descriptors than one request can carry (SCM_MAX_FD)', () => {
+    const fds = new Array(254).fill(3).join(',');
+    assert.throws(
+      () => request(['add-net', `fd=[${fds}],num_queues=508`]),
+      (error) => {
+        assert.ok(error instanceof RemoteError);
+        assert.equal(error.code, 'INVALID_ARGUMENT');
+        assert.equal(error.message, 'add-net: 254 file descriptors given; at most 253 can be passed with one request');
+        return true;
+      },
+    );
+    assert.equal(request(['add-net', `fd=[${new Array(253).fill(3).join(',')}]`]).fds?.length, 253);
   });
 });

@@ -2,10 +2,15 @@
  * The commands of nimbus-remote, mirroring Cloud Hypervisor's ch-remote (cloud-hypervisor/src/bin/ch-remote.rs):
  * each one's name, help, arguments, and how its arguments become an API request (method, endpoint, JSON body).
  * Device arguments use the `nimbus` command line's option parsers, so `add-disk path=a.img` sends what
- * `--disk path=a.img` configures. Arguments that would pass file descriptors are refused (FDS_NOT_SUPPORTED).
+ * `--disk path=a.img` configures. File descriptor arguments (`add-net fd=[..]`, `add-device fd=`, `restore net_fds=
+ * vfio_fds= iommufd_fd=`, `receive-migration vfio_fds= iommufd_fd=`) name descriptors of nimbus-remote itself: as
+ * ch-remote does, they are taken out of the JSON body and passed with the request (SCM_RIGHTS), in the order the VMM
+ * shares them out; each must be open.
  */
+import { MAX_FDS_PER_REQUEST } from '../../api/api-connection.ts';
 import type { VmResize } from '../../vmm/actions.ts';
 import { omitUndefined } from '../../vmm/config/omit-undefined.ts';
+import type { RestoreConfig, RestoredVfioConfig } from '../../vmm/config/vmm-options.ts';
 import { CliError } from '../cli-error.ts';
 import {
   parseDevice,
@@ -26,6 +31,7 @@ import {
   parseReceiveMigration,
   parseSendMigration,
   RECEIVE_MIGRATION_SYNTAX,
+  type ReceiveMigrationArguments,
   SEND_MIGRATION_SYNTAX,
 } from './migration-option-parsers.ts';
 import { RemoteError, usageError } from './remote-error.ts';
@@ -36,6 +42,8 @@ export interface CommandContext {
   readInput(path: string): string;
   /** Reports a deprecation notice about an argument. */
   warn(message: string): void;
+  /** Whether `fd` (not negative) is an open file descriptor of this process. */
+  isOpenDescriptor(fd: number): boolean;
 }
 
 /** The arguments of one command as given on the command line, checked against the command's spec on access. */
@@ -111,12 +119,84 @@ function noArgumentCommand(name: string, about: string, method: HttpMethod, endp
   return { name, about, request: () => ({ method, endpoint }) };
 }
 
-function fdsNotSupported(command: string, argument: string, instead?: string): RemoteError {
-  const hint = instead === undefined ? '' : `; ${instead}`;
+/** A descriptor of nimbus-remote to pass to the VMM, and the argument that names it (`net_fds (net0)`). */
+interface NamedDescriptor {
+  fd: number;
+  argument: string;
+}
+
+function descriptorNotOpen(command: string, { fd, argument }: NamedDescriptor): RemoteError {
+  const what = `${command} ${argument}: file descriptor ${fd}`;
+  if (fd < 0) return new RemoteError('DESCRIPTOR_NOT_OPEN', `${what} is invalid: descriptor numbers are 0 or more`);
   return new RemoteError(
-    'FDS_NOT_SUPPORTED',
-    `${command} ${argument}: passing file descriptors is not supported by nimbus-remote yet${hint}`,
+    'DESCRIPTOR_NOT_OPEN',
+    `${what} is not open in nimbus-remote; the numbers name descriptors nimbus-remote inherits, so open it in ` +
+      `the process that starts nimbus-remote (in a shell: ${fd}<>/path/to/file)`,
   );
+}
+
+/** A PUT request with a JSON body and the descriptors passed with it, checked to be open and not too many. */
+function requestWithFds(
+  command: string,
+  body: unknown,
+  descriptors: readonly NamedDescriptor[],
+  context: CommandContext,
+): ApiRequest {
+  const request = jsonRequest('PUT', `vm.${command}`, body);
+  if (descriptors.length === 0) return request;
+  if (descriptors.length > MAX_FDS_PER_REQUEST) {
+    const message = `${command}: ${descriptors.length} file descriptors given; at most ${MAX_FDS_PER_REQUEST} can be passed with one request`;
+    throw new RemoteError('INVALID_ARGUMENT', message);
+  }
+  const closed = descriptors.find(({ fd }) => fd < 0 || !context.isOpenDescriptor(fd));
+  if (closed !== undefined) throw descriptorNotOpen(command, closed);
+  return { ...request, fds: descriptors.map(({ fd }) => fd) };
+}
+
+/** `vfio_fds` entries without their descriptors (as upstream sends them), and the descriptors of the entries. */
+function takeVfioFds(entries: readonly RestoredVfioConfig[] | undefined): {
+  entries: RestoredVfioConfig[] | undefined;
+  descriptors: NamedDescriptor[];
+} {
+  const descriptors: NamedDescriptor[] = [];
+  for (const { id, fd } of entries ?? []) {
+    if (fd !== undefined) descriptors.push({ fd, argument: `vfio_fds (${id})` });
+  }
+  return { entries: entries?.map(({ id }) => ({ id })), descriptors };
+}
+
+function iommufdDescriptor(fd: number | undefined): NamedDescriptor[] {
+  return fd === undefined ? [] : [{ fd, argument: 'iommufd_fd' }];
+}
+
+/** `restore`: the descriptors of net_fds, then vfio_fds, then iommufd_fd (as the VMM shares them out). */
+function restoreRequest(config: RestoreConfig, context: CommandContext): ApiRequest {
+  const netDescriptors = (config.net_fds ?? []).flatMap(({ id, fds }) =>
+    (fds ?? []).map((fd) => ({ fd, argument: `net_fds (${id})` })),
+  );
+  const vfio = takeVfioFds(config.vfio_fds);
+  const body = omitUndefined<RestoreConfig>({
+    ...config,
+    net_fds: config.net_fds?.map(({ id, num_fds }) => ({ id, num_fds })),
+    vfio_fds: vfio.entries,
+    iommufd_fd: undefined,
+  });
+  const descriptors = [...netDescriptors, ...vfio.descriptors, ...iommufdDescriptor(config.iommufd_fd)];
+  return requestWithFds('restore', body, descriptors, context);
+}
+
+/** `receive-migration`: the descriptors of vfio_fds, then iommufd_fd (as the VMM shares them out). */
+function receiveMigrationRequest(data: ReceiveMigrationArguments, context: CommandContext): ApiRequest {
+  const vfio = takeVfioFds(data.vfio_fds);
+  const body = omitUndefined<ReceiveMigrationArguments>({
+    receiver_url: data.receiver_url,
+    tls_dir: data.tls_dir,
+    memory_mode: data.memory_mode,
+    vfio_fds: vfio.entries,
+    iommufd_fd: undefined,
+    zone_updates: data.zone_updates,
+  });
+  return requestWithFds('receive-migration', body, [...vfio.descriptors, ...iommufdDescriptor(data.iommufd_fd)], context);
 }
 
 /** Runs a syntax parser, reporting its errors under ch-remote's "Error parsing <what>" heading. */
@@ -139,8 +219,8 @@ interface AddCommandSpec<T> {
   /** ch-remote's heading for a syntax error. */
   heading: string;
   parse(input: string, context: CommandContext): T;
-  /** Throws FDS_NOT_SUPPORTED when the parsed config would pass file descriptors. */
-  refuseFds?(config: T): void;
+  /** For a config that names descriptors: the body without them (as ch-remote sends it) and the descriptors. */
+  takeFds?(config: T): { body: unknown; descriptors: NamedDescriptor[] };
 }
 
 function addCommand<T>(spec: AddCommandSpec<T>): RemoteCommand {
@@ -151,8 +231,8 @@ function addCommand<T>(spec: AddCommandSpec<T>): RemoteCommand {
     positional: { name: argumentName, help: optionSyntax(spec.option) },
     request(args, context) {
       const config = parseSyntax(spec.heading, () => spec.parse(args.positional(), context));
-      spec.refuseFds?.(config);
-      return jsonRequest('PUT', `vm.${spec.name}`, config);
+      const { body, descriptors } = spec.takeFds?.(config) ?? { body: config, descriptors: [] };
+      return requestWithFds(spec.name, body, descriptors, context);
     },
   };
 }
@@ -213,9 +293,7 @@ export const REMOTE_COMMANDS: readonly RemoteCommand[] = [
   addCommand({
     name: 'add-device', about: 'Add VFIO device', option: 'device', heading: 'Error parsing device syntax',
     parse: (input) => parseDevice(input),
-    refuseFds(config) {
-      if (config.fd !== undefined) throw fdsNotSupported('add-device', 'fd=<vfio_cdev_fd>', 'give the device as path=<device_path>');
-    },
+    takeFds: ({ fd, ...body }) => ({ body, descriptors: fd === undefined ? [] : [{ fd, argument: 'fd' }] }),
   }),
   addCommand({
     name: 'add-disk', about: 'Add block device', option: 'disk', heading: 'Error parsing disk syntax',
@@ -233,9 +311,7 @@ export const REMOTE_COMMANDS: readonly RemoteCommand[] = [
   addCommand({
     name: 'add-net', about: 'Add network device', option: 'net', heading: 'Error parsing network syntax',
     parse: (input) => parseNet(input),
-    refuseFds(config) {
-      if (config.fds !== undefined) throw fdsNotSupported('add-net', 'fd=[...]', 'name the TAP device with tap=<if_name> instead');
-    },
+    takeFds: ({ fds, ...body }) => ({ body, descriptors: (fds ?? []).map((fd) => ({ fd, argument: 'fd' })) }),
   }),
   addCommand({
     name: 'add-pmem', about: 'Add persistent memory device', option: 'pmem', heading: 'Error parsing persistent memory syntax',
@@ -275,9 +351,9 @@ export const REMOTE_COMMANDS: readonly RemoteCommand[] = [
   {
     name: 'receive-migration', about: 'Receive a VM migration',
     positional: { name: 'receive_migration_config', help: RECEIVE_MIGRATION_SYNTAX },
-    request(args) {
+    request(args, context) {
       const heading = 'Error parsing receive migration configuration';
-      return jsonRequest('PUT', 'vm.receive-migration', parseSyntax(heading, () => parseReceiveMigration(args.positional())));
+      return receiveMigrationRequest(parseSyntax(heading, () => parseReceiveMigration(args.positional())), context);
     },
   },
   {
@@ -321,13 +397,8 @@ export const REMOTE_COMMANDS: readonly RemoteCommand[] = [
   {
     name: 'restore', about: 'Restore VM from a snapshot',
     positional: { name: 'restore_config', help: optionSyntax('restore') },
-    request(args) {
-      const config = parseSyntax('Error parsing restore syntax', () => parseRestore(args.positional()));
-      for (const key of ['net_fds', 'vfio_fds', 'iommufd_fd'] as const) {
-        if (config[key] !== undefined) throw fdsNotSupported('restore', `${key}=...`);
-      }
-      return jsonRequest('PUT', 'vm.restore', config);
-    },
+    request: (args, context) =>
+      restoreRequest(parseSyntax('Error parsing restore syntax', () => parseRestore(args.positional())), context),
   },
   noArgumentCommand('resume', 'Resume the VM', 'PUT', 'vm.resume'),
   {

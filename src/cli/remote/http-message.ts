@@ -16,6 +16,11 @@ export interface ApiRequest {
   endpoint: string;
   /** The request body (JSON), sent with its Content-Length; absent for endpoints that take none. */
   body?: string;
+  /**
+   * Descriptors of this process passed to the VMM with the request (SCM_RIGHTS on its first bytes, in this order);
+   * they are not part of the HTTP bytes.
+   */
+  fds?: readonly number[];
 }
 
 export interface ApiResponse {

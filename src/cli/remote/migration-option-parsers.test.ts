@@ -122,10 +122,16 @@ describe('parseReceiveMigration', () => {
     assert.throws(() => parseReceiveMigration('tls_dir=/t'), fails(CliError, 'MISSING_KEY', 'receive-migration: receiver_url=<url> is required'));
   });
 
-  it('refuses file descriptor arguments, which nimbus-remote cannot pass yet', () => {
-    for (const input of ['receiver_url=unix:/s,vfio_fds=[vfio0@5]', 'receiver_url=unix:/s,iommufd_fd=7']) {
-      assert.throws(() => parseReceiveMigration(input), fails(RemoteError, 'FDS_NOT_SUPPORTED', /passing file descriptors is not supported by nimbus-remote yet/));
-    }
+  it('parses the VFIO and iommufd descriptors (vfio_fds, iommufd_fd) like upstream', () => {
+    assert.deepEqual(parseReceiveMigration('receiver_url=unix:/s,vfio_fds=[vfio0@5,"gpu,1"@6],iommufd_fd=7'), {
+      receiver_url: 'unix:/s',
+      memory_mode: 'Precopy',
+      vfio_fds: [{ id: 'vfio0', fd: 5 }, { id: 'gpu,1', fd: 6 }],
+      iommufd_fd: 7,
+      zone_updates: [],
+    });
+    assert.throws(() => parseReceiveMigration('receiver_url=unix:/s,vfio_fds=[vfio0@x]'), fails(CliError, 'INVALID_VALUE', /vfio_fds/));
+    assert.throws(() => parseReceiveMigration('receiver_url=unix:/s,iommufd_fd=-'), fails(CliError, 'INVALID_VALUE', /iommufd_fd/));
   });
 
   it('applies upstream validation', () => {

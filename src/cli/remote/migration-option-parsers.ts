@@ -6,8 +6,9 @@
  */
 import type { MigrationMode, ReceiveMigrationData, SendMigrationData } from '../../vmm/actions.ts';
 import { omitUndefined } from '../../vmm/config/omit-undefined.ts';
+import type { RestoredVfioConfig } from '../../vmm/config/vmm-options.ts';
 import { parseInteger, parseSubOptions, type SubOptions } from '../option-parser.ts';
-import { parseZoneUpdates } from '../vmm-option-parsers.ts';
+import { parseVfioFds, parseZoneUpdates } from '../vmm-option-parsers.ts';
 import { RemoteError } from './remote-error.ts';
 
 export const SEND_MIGRATION_SYNTAX =
@@ -17,7 +18,7 @@ export const SEND_MIGRATION_SYNTAX =
 
 export const RECEIVE_MIGRATION_SYNTAX =
   'VM receive migration parameters "receiver_url=<url>[,tls_dir=<path>][,memory_mode=precopy|postcopy]' +
-  '[,zone_updates=[<id@host_numa_node>]]"';
+  '[,vfio_fds=<list_of_vfio_ids_with_their_associated_fd>][,iommufd_fd=<fd>][,zone_updates=[<id@host_numa_node>]]"';
 
 export const DEFAULT_MIGRATION_DOWNTIME_MS = 300;
 export const DEFAULT_MIGRATION_TIMEOUT_S = 3600;
@@ -28,6 +29,12 @@ export const MAX_MIGRATION_CONNECTIONS = 128;
  * do not list it yet) is sent only when set, so that a default request matches the spec.
  */
 export type SendMigrationRequest = SendMigrationData & { preserve_source?: true };
+
+/**
+ * What `receive-migration` parses: the `vm.receive-migration` body plus upstream's `vfio_fds` (VFIO device id @
+ * cdev descriptor) and `iommufd_fd`, descriptors of nimbus-remote that `ReceiveMigrationData` does not list.
+ */
+export type ReceiveMigrationArguments = ReceiveMigrationData & { vfio_fds?: RestoredVfioConfig[]; iommufd_fd?: number };
 
 const MIGRATION_MODES: Readonly<Record<string, MigrationMode>> = { precopy: 'Precopy', postcopy: 'Postcopy' };
 const TIMEOUT_STRATEGIES = { cancel: 'Cancel', ignore: 'Ignore' } as const;
@@ -124,19 +131,14 @@ export function parseSendMigration(input: string): SendMigrationRequest {
 }
 
 /**
- * `vfio_fds` and `iommufd_fd` hand file descriptors to the VMM, which nimbus-remote cannot send yet: they are
- * refused with FDS_NOT_SUPPORTED.
+ * `vfio_fds=[vfio0@5]` and `iommufd_fd=6` name descriptors of nimbus-remote; whether they are open is checked when
+ * the request is built. As upstream's parser, the pairing of `vfio_fds` with `iommufd_fd` and with the devices of
+ * the incoming VM is left to the VMM, which knows the received configuration.
  */
-export function parseReceiveMigration(input: string): ReceiveMigrationData {
+export function parseReceiveMigration(input: string): ReceiveMigrationArguments {
   const options = parseSubOptions('receive-migration', input, {
     values: ['receiver_url', 'tls_dir', 'memory_mode', 'vfio_fds', 'iommufd_fd', 'zone_updates'],
   });
-  for (const key of ['vfio_fds', 'iommufd_fd']) {
-    if (options.isSet(key)) {
-      const message = `receive-migration: ${key}: passing file descriptors is not supported by nimbus-remote yet`;
-      throw new RemoteError('FDS_NOT_SUPPORTED', message);
-    }
-  }
   const receiverUrl = options.requiredString('receiver_url', '<url>');
   const tlsDir = options.string('tls_dir');
   const zoneUpdates = parseZoneUpdates(options);
@@ -147,10 +149,12 @@ export function parseReceiveMigration(input: string): ReceiveMigrationData {
   const zoneIds = new Set(zoneUpdates.map((update) => update.id));
   if (zoneIds.size !== zoneUpdates.length) throw invalid('More than one update was defined for at least one memory zone');
   if (zoneIds.has('')) throw invalid('One or more memory zone updates contained an empty ID');
-  return omitUndefined<ReceiveMigrationData>({
+  return omitUndefined<ReceiveMigrationArguments>({
     receiver_url: receiverUrl,
     tls_dir: tlsDir,
     memory_mode: parseMemoryMode(options),
+    vfio_fds: parseVfioFds(options),
+    iommufd_fd: options.integer('iommufd_fd', 'i32'),
     zone_updates: zoneUpdates,
   });
 }

@@ -1,7 +1,9 @@
 /**
  * Runs every nimbus-remote command against a fake API server on a Unix socket (node:net, temp dir) that records the
  * raw request and answers with canned responses; checks the exact request bytes, the printed output and the exit
- * status for 2xx and error answers, and the failures of the transport.
+ * status for 2xx and error answers, and the failures of the transport. The file descriptor arguments are run
+ * against a second fake server on the addon's socket calls, which receives the descriptors passed with a request:
+ * eventfds opened here must arrive as descriptors of the same eventfds, in order.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,6 +11,9 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
+import { EventFd } from '../../host/eventfd.ts';
+import { native } from '../../host/native.ts';
+import { closeDescriptor, listenUnixSocket, SOCK_NONBLOCK, sendAll, socketSyscalls } from '../../host/unix-socket.ts';
 import { REMOTE_COMMANDS } from './commands.ts';
 import { main, processIo } from './nimbus-remote.ts';
 
@@ -98,6 +103,7 @@ async function run(args: string[], stdin = ''): Promise<Run> {
       output.stderr += text;
     },
     readInput: (path) => (path === '-' ? stdin : processIo.readInput(path)),
+    isOpenDescriptor: (fd) => processIo.isOpenDescriptor(fd),
     version: () => '9.8.7',
   });
   return { status, ...output };
@@ -289,14 +295,6 @@ describe('requests', () => {
   });
 
   it('argument errors are reported without contacting the VMM', async () => {
-    const result = await remote('add-net', 'tap=tap0,fd=[3]');
-    assert.deepEqual(result, {
-      status: 1,
-      stdout: '',
-      stderr:
-        'Error: nimbus-remote exited with the following error:\n' +
-        '  add-net fd=[...]: passing file descriptors is not supported by nimbus-remote yet; name the TAP device with tap=<if_name> instead\n',
-    });
     const syntax = await remote('add-disk', 'path=/a,bogus=1');
     assert.equal(syntax.status, 1);
     assert.match(syntax.stderr, /^Error: nimbus-remote exited with the following chain of errors:\n {2}0: Error parsing disk syntax\n {2}1: --disk: unknown key "bogus"; known keys are path, /);
@@ -412,7 +410,10 @@ describe('connection failures and program output', () => {
     assert.deepEqual(await run(['--api-socket', path, 'ping']), {
       status: 1,
       stdout: '',
-      stderr: `Error: nimbus-remote exited with the following chain of errors:\n  0: Error opening HTTP socket ${path}\n  1: connect ENOENT ${path}\n`,
+      stderr:
+        'Error: nimbus-remote exited with the following chain of errors:\n' +
+        `  0: Error opening HTTP socket ${path}\n` +
+        '  1: connect failed: No such file or directory (ENOENT)\n',
     });
   });
 
@@ -421,7 +422,7 @@ describe('connection failures and program output', () => {
     writeFileSync(path, '');
     const result = await run(['--api-socket', path, 'ping']);
     assert.equal(result.status, 1);
-    assert.match(result.stderr, new RegExp(`0: Error opening HTTP socket ${path}\n {2}1: connect E[A-Z]+ ${path}\n$`));
+    assert.match(result.stderr, new RegExp(`0: Error opening HTTP socket ${path}\n {2}1: connect failed: .+ \\(E[A-Z]+\\)\n$`));
   });
 
   it('usage errors are printed clap-style with exit status 1', async () => {
@@ -450,5 +451,207 @@ describe('connection failures and program output', () => {
     const bare = await run([]);
     assert.deepEqual(bare, { status: 1, stdout: '', stderr: help.stdout });
     assert.deepEqual(await run(['-V']), { status: 0, stdout: 'nimbus-remote 9.8.7\n', stderr: '' });
+  });
+});
+
+/** One request as the descriptor-receiving server read it: the raw bytes and the descriptors that came with them. */
+interface ReceivedRequest {
+  text: string;
+  fds: number[];
+  /** The accepted connection, to answer on. */
+  connection: number;
+}
+
+/** A fake API server on the addon's socket calls (node:net drops passed descriptors), used synchronously. */
+class DescriptorServer {
+  readonly path: string;
+  readonly #listenFd: number;
+
+  constructor(path: string) {
+    this.path = path;
+    this.#listenFd = listenUnixSocket(path);
+  }
+
+  /** Whether a client is waiting to be accepted (then accepts and closes it). */
+  hasPendingConnection(): boolean {
+    const connection = socketSyscalls().accept4(this.#listenFd, SOCK_NONBLOCK);
+    if (connection < 0) return false;
+    closeDescriptor(connection);
+    return true;
+  }
+
+  /**
+   * Accepts nimbus-remote's connection and reads its whole request. nimbus-remote connects and writes the request
+   * (blocking) before it first waits, so both are there once `remote(...)` has returned its promise.
+   */
+  receive(): ReceivedRequest {
+    const sockets = socketSyscalls();
+    const connection = sockets.accept4(this.#listenFd, SOCK_NONBLOCK);
+    assert.ok(connection >= 0, 'nimbus-remote has not connected');
+    const buffer = new Uint8Array(64 * 1024);
+    let length = 0;
+    const fds: number[] = [];
+    for (;;) {
+      const message = sockets.recvmsg(connection, buffer, length, buffer.length - length);
+      assert.equal(message.truncated, false);
+      fds.push(...message.fds);
+      if (message.bytes <= 0) break;
+      length += message.bytes;
+    }
+    return { text: new TextDecoder().decode(buffer.subarray(0, length)), fds, connection };
+  }
+
+  /** Writes `answer` on the request's connection and closes it. */
+  reply(request: ReceivedRequest, answer: string): void {
+    sendAll(request.connection, new TextEncoder().encode(answer));
+    closeDescriptor(request.connection);
+  }
+
+  close(): void {
+    closeDescriptor(this.#listenFd);
+    rmSync(this.path, { force: true });
+  }
+}
+
+/** The JSON body of a raw request, after checking its request line and headers. */
+function bodyOf(request: ReceivedRequest, endpoint: string): unknown {
+  const body = request.text.slice(request.text.indexOf('\r\n\r\n') + 4);
+  assert.equal(request.text, expectedRequest('PUT', endpoint, body));
+  return JSON.parse(body);
+}
+
+describe('passing file descriptors', () => {
+  let fdServer: DescriptorServer;
+  /** Eventfds opened by a test, closed after it; with the descriptors the server received. */
+  let opened: EventFd[] = [];
+  let received: number[] = [];
+
+  before(() => {
+    fdServer = new DescriptorServer(join(directory, 'fd-api.sock'));
+  });
+  afterEach(() => {
+    for (const eventFd of opened) eventFd.close();
+    for (const fd of received) closeDescriptor(fd);
+    opened = [];
+    received = [];
+  });
+  after(() => fdServer.close());
+
+  function eventFds(count: number): EventFd[] {
+    const created = Array.from({ length: count }, () => new EventFd({ nonBlocking: true }));
+    opened.push(...created);
+    return created;
+  }
+
+  /** Runs nimbus-remote against the descriptor server; answers `answer`; returns the request and the run. */
+  async function exchange(args: string[], answer: string): Promise<{ request: ReceivedRequest; result: Run }> {
+    const running = run(['--api-socket', fdServer.path, ...args]);
+    const request = fdServer.receive();
+    received.push(...request.fds);
+    fdServer.reply(request, answer);
+    return { request, result: await running };
+  }
+
+  /** Checks that `fds` (received) are the eventfds `originals`, in order: a value written on one is read on the other. */
+  function assertSameEventFds(fds: readonly number[], originals: readonly EventFd[]): void {
+    assert.equal(fds.length, originals.length, 'number of descriptors received');
+    originals.forEach((original, index) => original.write(index + 10));
+    fds.forEach((fd, index) => {
+      assert.notEqual(fd, originals[index]?.fd, 'the server holds its own descriptor');
+      assert.equal(native().eventfdRead(fd), index + 10, `descriptor ${index}`);
+    });
+  }
+
+  it('add-net fd=[a,b] passes both descriptors with the request and leaves them out of the body', async () => {
+    const [tap0, tap1] = eventFds(2);
+    assert.ok(tap0 !== undefined && tap1 !== undefined);
+    const notSupported = respond(501, 'Not Implemented', '["Error from API","network devices (vm.add-net) is not supported by Nimbus yet"]');
+    const { request, result } = await exchange(['add-net', `fd=[${tap0.fd},${tap1.fd}],mac=12:34:56:78:9a:bc`], notSupported);
+    assertSameEventFds(request.fds, [tap0, tap1]);
+    assert.deepEqual(bodyOf(request, 'vm.add-net'), {
+      ...PCI_DEFAULTS, mac: '12:34:56:78:9a:bc', num_queues: 2, queue_size: 256, vhost_user: false, vhost_mode: 'Client',
+      offload_tso: true, offload_ufo: true, offload_csum: true,
+    });
+    assert.deepEqual(result, {
+      status: 1,
+      stdout: '',
+      stderr:
+        'Error: nimbus-remote exited with the following chain of errors:\n' +
+        '  0: http client error\n' +
+        '  1: Server responded with NotImplemented\n' +
+        '  2: Error from API\n' +
+        '  3: network devices (vm.add-net) is not supported by Nimbus yet\n',
+    });
+  });
+
+  it('add-device fd= passes the VFIO cdev descriptor; the answer is printed', async () => {
+    const [cdev] = eventFds(1);
+    assert.ok(cdev !== undefined);
+    const pci = '{"id":"vfio0","bdf":"0000:00:05.0"}';
+    const { request, result } = await exchange(['add-device', `fd=${cdev.fd},id=vfio0`], respond(200, 'OK', pci));
+    assertSameEventFds(request.fds, [cdev]);
+    assert.deepEqual(bodyOf(request, 'vm.add-device'), { id: 'vfio0', ...PCI_DEFAULTS, x_exclude_mmap_bars: [] });
+    assert.deepEqual(result, { status: 0, stdout: `${pci}\n`, stderr: '' });
+  });
+
+  it('restore passes net_fds, then vfio_fds, then iommufd_fd', async () => {
+    const [net0a, net0b, net1, vfio0, iommufd] = eventFds(5);
+    assert.ok(net0a && net0b && net1 && vfio0 && iommufd);
+    const config =
+      `source_url=file:///tmp/snap,net_fds=[net0@[${net0a.fd},${net0b.fd}],net1@[${net1.fd}]],` +
+      `vfio_fds=[vfio0@${vfio0.fd}],iommufd_fd=${iommufd.fd},resume=on`;
+    const { request, result } = await exchange(['restore', config], respond(204, 'No Content'));
+    assertSameEventFds(request.fds, [net0a, net0b, net1, vfio0, iommufd]);
+    assert.deepEqual(bodyOf(request, 'vm.restore'), {
+      source_url: 'file:///tmp/snap', prefault: false, memory_restore_mode: 'Copy',
+      net_fds: [{ id: 'net0', num_fds: 2 }, { id: 'net1', num_fds: 1 }], vfio_fds: [{ id: 'vfio0' }], resume: true, zone_updates: [],
+    });
+    assert.deepEqual(result, { status: 0, stdout: '', stderr: '' });
+  });
+
+  it('receive-migration passes vfio_fds, then iommufd_fd', async () => {
+    const [vfio0, vfio1, iommufd] = eventFds(3);
+    assert.ok(vfio0 && vfio1 && iommufd);
+    const config = `receiver_url=unix:/tmp/mig,vfio_fds=[vfio1@${vfio1.fd},vfio0@${vfio0.fd}],iommufd_fd=${iommufd.fd}`;
+    const { request, result } = await exchange(['receive-migration', config], respond(204, 'No Content'));
+    assertSameEventFds(request.fds, [vfio1, vfio0, iommufd]);
+    assert.deepEqual(bodyOf(request, 'vm.receive-migration'), {
+      receiver_url: 'unix:/tmp/mig', memory_mode: 'Precopy', vfio_fds: [{ id: 'vfio1' }, { id: 'vfio0' }], zone_updates: [],
+    });
+    assert.equal(result.status, 0);
+  });
+
+  it('the same descriptor may be passed twice (each arrives as its own descriptor)', async () => {
+    const [tap] = eventFds(1);
+    assert.ok(tap !== undefined);
+    const { request } = await exchange(['add-net', `fd=[${tap.fd},${tap.fd}]`], respond(204, 'No Content'));
+    assert.equal(request.fds.length, 2);
+    tap.write(3);
+    assert.equal(native().eventfdRead(request.fds[1] ?? -1), 3);
+    assert.equal(native().eventfdRead(request.fds[0] ?? -1), -1, 'the counter was read through the other copy');
+  });
+
+  it('a request without descriptor arguments passes none', async () => {
+    const { request, result } = await exchange(['ping'], respond(200, 'OK', '{"version":"0.1.0"}'));
+    assert.deepEqual(request.fds, []);
+    assert.equal(request.text, expectedRequest('GET', 'vmm.ping'));
+    assert.equal(result.stdout, '{"version":"0.1.0"}\n');
+  });
+
+  it('a descriptor that is not open is an error naming the argument, and the VMM is not contacted', async () => {
+    const [closed, open] = eventFds(2);
+    assert.ok(closed !== undefined && open !== undefined);
+    closed.close();
+    const config = `source_url=file:///s,net_fds=[net0@[${open.fd}]],vfio_fds=[vfio0@${closed.fd}]`;
+    const result = await run(['--api-socket', fdServer.path, 'restore', config]);
+    assert.deepEqual(result, {
+      status: 1,
+      stdout: '',
+      stderr:
+        'Error: nimbus-remote exited with the following error:\n' +
+        `  restore vfio_fds (vfio0): file descriptor ${closed.fd} is not open in nimbus-remote; the numbers name descriptors ` +
+        `nimbus-remote inherits, so open it in the process that starts nimbus-remote (in a shell: ${closed.fd}<>/path/to/file)\n`,
+    });
+    assert.equal(fdServer.hasPendingConnection(), false);
   });
 });

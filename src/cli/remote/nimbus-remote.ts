@@ -1,10 +1,11 @@
 /**
  * The `nimbus-remote` program (Cloud Hypervisor's ch-remote for Nimbus): parses the command line, sends the
- * command's request to the VMM's API socket, prints a 2xx answer's body on standard output, and an error answer's
- * messages on standard error. Exit status 0 on a 2xx answer (or help/version); 1 for a wrong command line, an
- * unreadable input, an unreachable VMM, a malformed answer, or an error answer.
+ * command's request to the VMM's API socket (with the descriptors its arguments name, which nimbus-remote inherited
+ * from its parent), prints a 2xx answer's body on standard output, and an error answer's messages on standard error.
+ * Exit status 0 on a 2xx answer (or help/version); 1 for a wrong command line, a descriptor argument that is not
+ * open, an unreadable input, an unreachable VMM, a malformed answer, or an error answer.
  */
-import { readFileSync } from 'node:fs';
+import { fstatSync, readFileSync } from 'node:fs';
 import { packageVersion } from '../../host/package-root.ts';
 import { parseRemoteCommandLine } from './args.ts';
 import { sendApiRequest } from './http-client.ts';
@@ -18,13 +19,26 @@ export interface RemoteIo {
   writeStderr(text: string): void;
   /** The contents of the file at `path`, or of standard input for `-`. */
   readInput(path: string): string;
+  /** Whether `fd` (not negative) is an open descriptor of this process. */
+  isOpenDescriptor(fd: number): boolean;
   version(): string;
+}
+
+function isOpenDescriptor(fd: number): boolean {
+  try {
+    fstatSync(fd);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EBADF') return false;
+    throw error;
+  }
 }
 
 export const processIo: RemoteIo = {
   writeStdout: (text) => process.stdout.write(text),
   writeStderr: (text) => process.stderr.write(text),
   readInput: (path) => readFileSync(path === '-' ? 0 : path, 'utf8'),
+  isOpenDescriptor,
   version: packageVersion,
 };
 
@@ -34,6 +48,7 @@ export async function main(args: readonly string[], io: RemoteIo = processIo): P
     const invocation = parseRemoteCommandLine(args, {
       readInput: (path) => io.readInput(path),
       warn: (message) => io.writeStderr(`warning: ${message}\n`),
+      isOpenDescriptor: (fd) => io.isOpenDescriptor(fd),
     });
     switch (invocation.kind) {
       case 'help':

@@ -1,8 +1,8 @@
 /**
  * The error raised by nimbus-remote: a malformed command line (printed clap-style as `error: ...`, exit 1), a
- * command argument that does not parse, an input file that cannot be read, or a failed exchange with the VMM's API
- * socket (printed as Cloud Hypervisor's ch-remote prints its error chain, exit 1). An HTTP error answer from the VMM
- * is not an exception: the entry point prints the answer's error messages.
+ * command argument that does not parse, a file descriptor argument that is not open, an input file that cannot be
+ * read, or a failed exchange with the VMM's API socket (printed as Cloud Hypervisor's ch-remote prints its error
+ * chain, exit 1). An HTTP error answer from the VMM is not an exception: the entry point prints its error messages.
  */
 import { NimbusError } from '../../errors/nimbus-error.ts';
 
@@ -23,8 +23,8 @@ export const REMOTE_ERROR_CODES = [
   ...REMOTE_USAGE_ERROR_CODES,
   /** A command argument that does not parse (device syntax, size, count, migration URL, ...). */
   'INVALID_ARGUMENT',
-  /** An argument that would pass file descriptors to the VMM (SCM_RIGHTS), which nimbus-remote cannot send yet. */
-  'FDS_NOT_SUPPORTED',
+  /** A file descriptor argument naming a descriptor that nimbus-remote does not have open. */
+  'DESCRIPTOR_NOT_OPEN',
   /** The VmConfig file (or standard input) of `create` cannot be read. */
   'READ_FAILED',
   /** The API socket cannot be connected to. */
