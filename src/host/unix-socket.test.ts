@@ -52,7 +52,23 @@ test('a listening socket is created with mode 0600, leaving nothing else behind'
   });
 });
 
-test('an existing path is never replaced', () => {
+test('a stale socket (nobody listening) is replaced; a live one is not', () => {
+  withTempDir((dir) => {
+    const path = join(dir, 'api.sock');
+    const first = listenUnixSocket(path);
+    assert.throws(() => listenUnixSocket(path), { code: 'PATH_EXISTS' }, 'a listening VMM keeps its socket');
+    closeDescriptor(first); // the VMM died: its socket file stays behind
+    const second = listenUnixSocket(path);
+    try {
+      const client = connectUnixSocket(path);
+      closeDescriptor(client);
+    } finally {
+      closeDescriptor(second);
+    }
+  });
+});
+
+test('an existing path that is not a socket is never replaced', () => {
   withTempDir((dir) => {
     const path = join(dir, 'taken');
     writeFileSync(path, 'keep me');

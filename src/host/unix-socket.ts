@@ -5,7 +5,7 @@
  * inside a fresh private (0700) directory, restricted, and then hard-linked into place, which also refuses to replace
  * an existing file.
  */
-import { chmodSync, linkSync, mkdtempSync, rmdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, linkSync, lstatSync, mkdtempSync, rmdirSync, unlinkSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { NimbusError } from '../errors/nimbus-error.ts';
 import { isNativeError, native, type NativeAddon } from './native.ts';
@@ -82,6 +82,7 @@ export function listenUnixSocket(path: string, backlog = DEFAULT_BACKLOG): numbe
     sockets.bind(fd, staging);
     chmodSync(staging, 0o600);
     sockets.listen(fd, backlog);
+    removeStaleSocket(target);
     linkSync(staging, target);
     return fd;
   } catch (error) {
@@ -95,6 +96,28 @@ export function listenUnixSocket(path: string, backlog = DEFAULT_BACKLOG): numbe
     removeIfPresent(staging);
     rmdirSync(privateDir);
   }
+}
+
+/**
+ * Removes `path` if it is a socket nobody listens on (left by a VMM that died), as Cloud Hypervisor does; a live
+ * socket or any other kind of file is left alone (the link that follows then fails with EEXIST).
+ */
+function removeStaleSocket(path: string): void {
+  let stat;
+  try {
+    stat = lstatSync(path);
+  } catch {
+    return;
+  }
+  if (!stat.isSocket()) return;
+  let fd: number;
+  try {
+    fd = connectUnixSocket(path);
+  } catch (error) {
+    if (isNativeError((error as Error).cause, 'ECONNREFUSED')) unlinkSync(path);
+    return;
+  }
+  closeDescriptor(fd);
 }
 
 /** Checks that an inherited descriptor is a listening AF_UNIX stream socket, and returns it. */
