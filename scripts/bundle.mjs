@@ -6,7 +6,13 @@
 import { build } from 'esbuild';
 
 await build({
-  entryPoints: ['src/cli/main.ts', 'src/vstate/vcpu-worker.ts', 'src/cli/remote/nimbus-remote.ts', 'src/api/api-worker.ts'],
+  entryPoints: [
+    'src/cli/main.ts',
+    'src/vstate/vcpu-worker.ts',
+    'src/vmm/devices/io-worker.ts',
+    'src/cli/remote/nimbus-remote.ts',
+    'src/api/api-worker.ts',
+  ],
   bundle: true,
   platform: 'node',
   format: 'esm',

@@ -46,9 +46,9 @@ test('a VM created over the API is reported by vm.info as the normalised config'
   assert.equal(ping.status, 200);
   assert.equal((ping.body as { version: string }).version, '0.1.0');
 
-  const unsupported = await apiRequest(socketPath, 'PUT', 'vm.create', { payload: { kernel: '/k' }, rng: { src: '/dev/urandom' } });
+  const unsupported = await apiRequest(socketPath, 'PUT', 'vm.create', { payload: { kernel: '/k' }, rng: { src: '/dev/urandom', iommu: true } });
   assert.equal(unsupported.status, 501);
-  assert.deepEqual(unsupported.body, ['--rng is not supported by Nimbus yet (no virtio-rng yet); leave it out [rng]']);
+  assert.deepEqual(unsupported.body, ['--rng iommu=on is not supported by Nimbus yet (no virtual IOMMU yet) [rng.iommu]']);
   const invalid = await apiRequest(socketPath, 'PUT', 'vm.create', { payload: { kernel: '/k' }, cpus: { boot_vcpus: 4, max_vcpus: 2 } });
   assert.equal(invalid.status, 400);
   assert.match((invalid.body as string[])[0]!, /\[cpus\.max_vcpus\]$/);

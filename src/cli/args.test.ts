@@ -137,7 +137,7 @@ describe('not supported by Nimbus yet', () => {
   const cases: [string[], string][] = [
     [['--kernel', 'k', '--console', 'tty'], '--console tty is not supported by Nimbus yet (no virtio-console yet); use --console off [console.mode]'],
     [['--kernel', 'k', '--console', 'pty'], '--console pty is not supported by Nimbus yet (no virtio-console yet); use --console off [console.mode]'],
-    [['--kernel', 'k', '--rng', 'src=/dev/urandom'], '--rng is not supported by Nimbus yet (no virtio-rng yet); leave it out [rng]'],
+    [['--kernel', 'k', '--rng', 'src=/dev/urandom,iommu=on'], '--rng iommu=on is not supported by Nimbus yet (no virtual IOMMU yet) [rng.iommu]'],
     [['--kernel', 'k', '--serial', 'pty'], '--serial pty is not supported by Nimbus yet; use off, null, tty or file=<path> [serial.mode]'],
     [['--kernel', 'k', '--serial', 'socket=/tmp/s'], '--serial socket is not supported by Nimbus yet; use off, null, tty or file=<path> [serial.mode]'],
     [['--kernel', 'k', '--cpus', 'kvm_hyperv=on'], '--cpus kvm_hyperv is not supported by Nimbus yet [cpus.kvm_hyperv]'],

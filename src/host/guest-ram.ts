@@ -4,7 +4,8 @@
  */
 import { ftruncateSync } from 'node:fs';
 import { NimbusError } from '../errors/nimbus-error.ts';
-import { GuestMemory, MAX_CHUNK_BYTES, type MemoryRegion } from '../memory/guest-memory.ts';
+import type { GuestMemory, MemoryRegion } from '../memory/guest-memory.ts';
+import { guestMemoryViews } from './guest-memory-views.ts';
 import { MAP_NORESERVE, MAP_SHARED, MADV_DONTDUMP, native, PROT_READ, PROT_WRITE } from './native.ts';
 
 export class GuestRamError extends NimbusError {}
@@ -47,20 +48,12 @@ export class GuestRam {
     const base = addon.mmap(total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
     addon.madvise(base, total, MADV_DONTDUMP);
     const regions: RamRegion[] = [];
-    const backed: { guestBase: number; size: number; backing: Uint8Array[] }[] = [];
     let offset = 0;
     for (const r of layout) {
-      const hostAddress = base + BigInt(offset);
-      const backing: Uint8Array[] = [];
-      for (let done = 0; done < r.size; done += MAX_CHUNK_BYTES) {
-        const n = Math.min(MAX_CHUNK_BYTES, r.size - done);
-        backing.push(new Uint8Array(addon.view(hostAddress + BigInt(done), n)));
-      }
-      regions.push({ guestBase: r.guestBase, size: r.size, hostAddress, fileOffset: offset });
-      backed.push({ guestBase: r.guestBase, size: r.size, backing });
+      regions.push({ guestBase: r.guestBase, size: r.size, hostAddress: base + BigInt(offset), fileOffset: offset });
       offset += r.size;
     }
-    return new GuestRam(fd, base, total, regions, new GuestMemory(backed));
+    return new GuestRam(fd, base, total, regions, guestMemoryViews(regions));
   }
 
   /** Unmaps the memory and closes the memfd. Views over it must not be used afterwards. */

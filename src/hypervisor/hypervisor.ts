@@ -19,6 +19,12 @@ export interface VcpuHandle {
   readonly [key: string]: unknown;
 }
 
+/** Serializable description of a VM, valid in any thread of the process that created it. */
+export interface VmHandle {
+  readonly backend: string;
+  readonly [key: string]: unknown;
+}
+
 export interface Hypervisor {
   readonly backend: string;
   createVm(): Vm;
@@ -41,6 +47,11 @@ export interface MemorySlot {
 }
 
 export interface Vm {
+  /**
+   * Plain data that `attachVm()` turns back into a Vm in another thread (device threads change GSI routes and
+   * ioeventfds themselves). An attached Vm does not own the VM: closing it leaves the VM open.
+   */
+  handle(): VmHandle;
   setMemorySlot(slot: MemorySlot): void;
   removeMemorySlot(slot: number): void;
   /** Creates the in-kernel interrupt controllers (LAPICs, IOAPIC, PICs). Must precede createVcpu. */

@@ -101,4 +101,6 @@ export interface VirtioDevice {
   activate(context: VirtioActivation): void;
   /** The driver reset the device after activating it: stop processing and forget the queues. */
   reset(): void;
+  /** The driver notified queue `index` (through its ioeventfd, or a notify write that reached the transport). */
+  queueNotified(index: number): void;
 }

@@ -1,4 +1,4 @@
-/** The pure VM plan: RAM split around the hole, APIC IDs from the topology, address width and PCI windows. */
+/** The pure VM plan: RAM split around the hole, APIC IDs from the topology, address width, PCI windows and devices. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FakeHypervisor } from '../hypervisor/fake/fake-hypervisor.ts';
@@ -44,4 +44,15 @@ test('physical address bits are the smaller of host and max_phys_bits', () => {
   assert.equal(planMachine(config({}), cpuid).physBits, 46);
   assert.equal(planMachine(config({ maxPhysBits: 40 }), cpuid).physBits, 40);
   assert.equal(hostPhysBits([]), 36);
+});
+
+test('virtio-rng is always planned, at the lowest free slot or the one pci_device_id names, with its source', () => {
+  const plan = planMachine(config({}), cpuid);
+  assert.deepEqual(plan.pciDevices, [{ id: '__rng', slot: 1, device: { kind: 'rng', source: '/dev/urandom' } }]);
+  const named = config({});
+  named.rng = { ...named.rng, id: 'entropy', src: '/dev/random', pci_device_id: 7 };
+  assert.deepEqual(planMachine(named, cpuid).pciDevices, [{ id: 'entropy', slot: 7, device: { kind: 'rng', source: '/dev/random' } }]);
+  const hostBridgeSlot = config({});
+  hostBridgeSlot.rng = { ...hostBridgeSlot.rng, pci_device_id: 0 };
+  assert.throws(() => planMachine(hostBridgeSlot, cpuid), { code: 'SLOT_IN_USE' });
 });

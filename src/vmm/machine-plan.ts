@@ -1,6 +1,7 @@
 /**
  * The pure part of building a VM: from a validated VmConfig and what the host supports, derive the RAM layout, the
- * CPU topology and APIC IDs, the physical address width and the PCI windows the ACPI tables describe.
+ * CPU topology and APIC IDs, the physical address width, the PCI windows the ACPI tables describe and the PCI
+ * devices of segment 0 with their slots.
  */
 import type { AcpiConfig } from '../acpi/index.ts';
 import {
@@ -14,6 +15,8 @@ import {
 } from '../arch/x86_64/layout.ts';
 import { apicId, defaultTopology, validateTopology, type CpuTopology } from '../arch/x86_64/topology.ts';
 import type { CpuidEntry } from '../hypervisor/x86-types.ts';
+import { PciBus } from '../pci/bus.ts';
+import { createHostBridge } from '../pci/host-bridge.ts';
 import type { VmConfig } from './config/vm-config.ts';
 
 const MiB = 1 << 20;
@@ -34,7 +37,20 @@ export interface MachinePlan {
   apicIds: number[];
   physBits: number;
   acpi: AcpiConfig;
+  /** The virtio-pci devices of segment 0, in Cloud Hypervisor's creation order. */
+  pciDevices: PciDevicePlan[];
 }
+
+/** What a virtio-pci device is and where it sits: function 0 of `slot` on bus 0 of segment 0. */
+export interface PciDevicePlan {
+  /** The device id (`--rng id=`, or upstream's automatic one). */
+  id: string;
+  slot: number;
+  device: { kind: 'rng'; source: string };
+}
+
+/** Cloud Hypervisor's id of the virtio-rng device it always creates. */
+export const RNG_DEVICE_ID = '__rng';
 
 /** Host physical address bits from CPUID 0x80000008 (36 if the leaf is missing). */
 export function hostPhysBits(cpuid: readonly CpuidEntry[]): number {
@@ -75,5 +91,18 @@ export function planMachine(config: VmConfig, supportedCpuid: readonly CpuidEntr
       },
     ],
   };
-  return { ram, memoryBelow4G, memoryAbove4G, topology, bootVcpus, maxVcpus, apicIds, physBits, acpi };
+  const pciDevices = planPciDevices(config);
+  return { ram, memoryBelow4G, memoryAbove4G, topology, bootVcpus, maxVcpus, apicIds, physBits, acpi, pciDevices };
+}
+
+/**
+ * Slots as Cloud Hypervisor hands them out (catalogue §e): devices are created in a fixed order (console, disks,
+ * nets, rng, ...; Nimbus has rng so far, which upstream always creates), slots a device names with pci_device_id
+ * are reserved first, and the others get the lowest free slot (slot 0 is the host bridge's).
+ */
+function planPciDevices(config: VmConfig): PciDevicePlan[] {
+  const wanted = [{ id: config.rng.id ?? RNG_DEVICE_ID, slot: config.rng.pci_device_id, device: { kind: 'rng', source: config.rng.src } as const }];
+  const bus = new PciBus(createHostBridge());
+  for (const { slot } of wanted) if (slot !== undefined) bus.reserveSlot(slot);
+  return wanted.map(({ id, slot, device }) => ({ id, slot: bus.allocateSlot(slot), device }));
 }

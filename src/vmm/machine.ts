@@ -1,7 +1,8 @@
 /**
- * A running VM: guest RAM, the hypervisor VM with its irqchip and vCPUs, the legacy platform devices and the vCPU
- * workers. Built in a straight line from a validated VmConfig; reports how the guest ended (power-off, reset, triple
- * fault or error) through `exited`, and can be paused, resumed and stopped.
+ * A running VM: guest RAM, the hypervisor VM with its irqchip and vCPUs, the legacy platform devices, the virtio-pci
+ * devices (each in its I/O worker) and the vCPU workers. Built in a straight line from a validated VmConfig; reports
+ * how the guest ended (power-off, reset, triple fault or error) through `exited`, and can be paused, resumed and
+ * stopped.
  */
 import { buildAcpiTables } from '../acpi/index.ts';
 import { bootFpu, bootMsrs, configureLint, linux64BootState, pvhBootState, writeDescriptorTables, writeIdentityPageTables } from '../arch/x86_64/boot-cpu.ts';
@@ -18,8 +19,10 @@ import type { Hypervisor, Vcpu, Vm } from '../hypervisor/hypervisor.ts';
 import { loadKernel, type BootSetup } from '../loader/index.ts';
 import type { Logger, LogLevel } from '../util/logger.ts';
 import type { VcpuStopReason } from '../vstate/vcpu-loop.ts';
+import { VcpuExitCounters, type VcpuExitCounts } from '../vstate/exit-counters.ts';
 import { VcpuWorkerPool, type VcpuThreads } from '../vstate/vcpu-threads.ts';
 import type { VmConfig } from './config/vm-config.ts';
+import { PciDevices, type PciDeviceInfo } from './devices/pci-devices.ts';
 import { planMachine, type MachinePlan } from './machine-plan.ts';
 
 export class MachineError extends NimbusError {}
@@ -53,19 +56,24 @@ export class Machine {
   /** eventfds wired by irqfd to the legacy IRQs (any thread raises them by writing 1). */
   private readonly irqs: LegacyIrqs;
   private readonly platform: LegacyPlatform;
+  private readonly pciDevices: PciDevices;
+  private readonly logger: Logger;
   private readonly vcpus: Vcpu[] = [];
+  private readonly exitCounters: VcpuExitCounters[] = [];
   private threads: VcpuThreads | undefined;
   private resolveExit!: (exit: MachineExit) => void;
   private exitReported = false;
   private destroying: Promise<void> | undefined;
 
-  private constructor(config: VmConfig, plan: MachinePlan, vm: Vm, ram: GuestRam, irqs: LegacyIrqs, platform: LegacyPlatform) {
-    this.config = config;
+  private constructor(options: MachineOptions, plan: MachinePlan, vm: Vm, ram: GuestRam, irqs: LegacyIrqs, platform: LegacyPlatform, pciDevices: PciDevices) {
+    this.config = options.config;
+    this.logger = options.logger;
     this.plan = plan;
     this.vm = vm;
     this.ram = ram;
     this.irqs = irqs;
     this.platform = platform;
+    this.pciDevices = pciDevices;
     this.exited = new Promise((resolve) => (this.resolveExit = resolve));
   }
 
@@ -89,9 +97,11 @@ export class Machine {
   private static async build(options: MachineOptions, plan: MachinePlan, kernelPath: string, kernel: Uint8Array, initramfs: Uint8Array | undefined): Promise<Machine> {
     const { config, hypervisor, logger } = options;
     const workers = new VcpuWorkerPool(plan.bootVcpus);
+    const pciDevices = new PciDevices(plan.pciDevices, logger);
     const ram = GuestRam.allocate(plan.ram);
     const vm = hypervisor.createVm();
     const irqs: LegacyIrqs = { serial: new EventFd(), ged: new EventFd() };
+    let devicesStarted: Promise<void> | undefined;
     try {
       ram.regions.forEach((region, slot) => vm.setMemorySlot({ slot, guestBase: region.guestBase, size: region.size, hostAddress: region.hostAddress }));
       vm.setTssAddress(KVM_TSS_START);
@@ -100,6 +110,16 @@ export class Machine {
       // ISA IRQs are GSIs of the same number on the in-kernel IOAPIC.
       vm.registerIrqfd(irqs.serial.fd, COM1_IRQ);
       vm.registerIrqfd(irqs.ged.fd, GED_IRQ);
+      // The device workers get ready while the rest of the VM is built; the vCPUs start once they are.
+      const segment = plan.acpi.pciSegments[0]!;
+      devicesStarted = pciDevices.start({
+        vm,
+        memory: ram.regions,
+        windows: { mmio32: segment.mmio32, mmio64: segment.mmio64 },
+        logFd: options.logFd,
+        logLevel: options.logLevel,
+        startTime: options.startTime,
+      });
 
       const acpi = buildAcpiTables(plan.acpi, ram.memory);
       const boot = loadKernel({
@@ -128,11 +148,14 @@ export class Machine {
         wallClock: Date.now,
         lockMode: 'spin',
       });
-      const machine = new Machine(config, plan, vm, ram, irqs, platform);
+      await devicesStarted;
+      const machine = new Machine(options, plan, vm, ram, irqs, platform, pciDevices);
       await machine.startVcpus(workers, vcpus, legacy, options);
       return machine;
     } catch (error) {
-      await workers.terminate();
+      await devicesStarted?.catch(() => {});
+      await Promise.all([workers.terminate(), pciDevices.stop()]);
+      pciDevices.close();
       vm.close();
       ram.release();
       closeIrqs(irqs);
@@ -152,6 +175,16 @@ export class Machine {
   /** The legacy platform devices and their port ranges. */
   devices(): readonly LegacyDeviceInstance[] {
     return this.platform.devices;
+  }
+
+  /** The virtio-pci devices: id, BDF and where BAR0 is. */
+  pciDeviceInfo(): PciDeviceInfo[] {
+    return this.pciDevices.info();
+  }
+
+  /** Exits to user space so far, per vCPU. */
+  exitCounts(): VcpuExitCounts[] {
+    return this.exitCounters.map((counters) => counters.read());
   }
 
   /** Presses the ACPI power button (the GED notifies \_SB_.PWRB); the guest decides what to do. */
@@ -178,9 +211,15 @@ export class Machine {
   }
 
   private async release(): Promise<void> {
-    await this.threads?.stop();
+    // Together: a vCPU waiting for a device whose backend blocks is released when that device's worker stops.
+    await Promise.all([this.threads?.stop(), this.pciDevices.stop()]);
     this.report({ kind: 'stopped' });
-    for (const vcpu of this.vcpus) vcpu.close();
+    this.vcpus.forEach((vcpu, index) => {
+      const { pio, mmio, pciForwarded } = this.exitCounters[index]!.read();
+      this.logger.debug(`vCPU ${vcpu.id}: ${pio} port-I/O exits, ${mmio} MMIO exits, ${pciForwarded} accesses forwarded to PCI devices`);
+      vcpu.close();
+    });
+    this.pciDevices.close();
     this.vm.close();
     this.ram.release();
     closeIrqs(this.irqs);
@@ -188,6 +227,8 @@ export class Machine {
 
   private async startVcpus(workers: VcpuWorkerPool, vcpus: Vcpu[], legacy: LegacySharedState, options: MachineOptions): Promise<void> {
     this.vcpus.push(...vcpus);
+    this.exitCounters.push(...vcpus.map(() => new VcpuExitCounters()));
+    const pci = this.pciDevices.viewData();
     this.threads = await workers.start(
       vcpus,
       (vcpu, control) => ({
@@ -200,6 +241,8 @@ export class Machine {
         logFd: options.logFd,
         logLevel: options.logLevel,
         startTime: options.startTime,
+        pci,
+        exitCounters: this.exitCounters[vcpus.indexOf(vcpu)]!.buffer,
       }),
       (index, reason) => this.onVcpuStop(vcpus[index]!.id, reason),
     );

@@ -2,6 +2,7 @@
 import type { VcpuHandle } from '../hypervisor/hypervisor.ts';
 import type { LegacySharedState } from '../devices/legacy-platform.ts';
 import type { LogLevel } from '../util/logger.ts';
+import type { PciViewData } from './pci-view.ts';
 import type { VcpuStopReason } from './vcpu-loop.ts';
 
 export interface VcpuWorkerData {
@@ -18,6 +19,10 @@ export interface VcpuWorkerData {
   logLevel: LogLevel;
   /** process.hrtime.bigint() when the VMM started: the time base of debug-port logs. */
   startTime: bigint;
+  /** PCI segment 0 as this vCPU reaches it: the devices' mailboxes and doorbells, and the BAR map. */
+  pci: PciViewData;
+  /** The vCPU's exit counters (exit-counters.ts), which the main thread reads. */
+  exitCounters: SharedArrayBuffer;
 }
 
 export type VcpuWorkerMessage = { type: 'ready'; thread: number } | { type: 'stopped'; reason: VcpuStopReason };

@@ -1,16 +1,19 @@
 /**
  * Entry point of a vCPU Worker: started before the VM is built, it waits for its VcpuWorkerData, re-attaches the vCPU, builds this thread's instances of the legacy devices over the
- * VM's shared device state, reports its thread id (for kicks) and runs the vCPU loop until the guest or the main
+ * VM's shared device state and its view of the PCI segment (accesses to PCI devices are forwarded to their I/O
+ * workers), reports its thread id (for kicks) and runs the vCPU loop, counting exits, until the guest or the main
  * thread stops it.
  */
 import { parentPort } from 'node:worker_threads';
-import { Bus } from '../bus/bus.ts';
 import { LegacyPlatform } from '../devices/legacy-platform.ts';
 import { attachVcpu } from '../hypervisor/attach.ts';
 import { eventFdInterruptLine } from '../host/eventfd.ts';
 import { fdSink, lineWriter, nullSink } from '../host/fd-sink.ts';
 import { currentThread, installKickHandler } from '../host/thread-kick.ts';
 import { createLogger } from '../util/logger.ts';
+import type { Doorbell } from '../vmm/devices/device-mailbox.ts';
+import { CountingBus, VcpuExitCounters } from './exit-counters.ts';
+import { attachPciView } from './pci-view.ts';
 import { VcpuControl } from './vcpu-control.ts';
 import { runVcpuLoop, type VcpuStopReason } from './vcpu-loop.ts';
 import type { VcpuWorkerData, VcpuWorkerMessage } from './vcpu-worker-protocol.ts';
@@ -45,9 +48,11 @@ function run(data: VcpuWorkerData): void {
     wallClock: Date.now,
     lockMode: 'wait',
   });
-  const pio = new Bus('pio');
-  const mmio = new Bus('mmio');
+  const counters = new VcpuExitCounters(data.exitCounters);
+  const pio = new CountingBus('pio', counters);
+  const mmio = new CountingBus('mmio', counters);
   platform.attach({ pio, mmio });
+  attachPciView({ pio, mmio }, data.pci, { counters, doorbell: eventFdDoorbell, lockMode: 'wait' });
 
   post({ type: 'ready', thread: currentThread() });
   let reason: VcpuStopReason;
@@ -58,4 +63,10 @@ function run(data: VcpuWorkerData): void {
   }
   vcpu.close();
   post({ type: 'stopped', reason });
+}
+
+/** A device owner's doorbell: a write to its eventfd. */
+function eventFdDoorbell(fd: number): Doorbell {
+  const line = eventFdInterruptLine(fd);
+  return { ring: () => line.trigger() };
 }

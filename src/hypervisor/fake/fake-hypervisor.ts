@@ -2,7 +2,7 @@
  * An in-memory hypervisor for unit tests: vCPUs return scripted exits and record the state set on them; the VM
  * records slots, routes, irq lines and MSIs. Single-threaded (attachVcpu returns the same object).
  */
-import type { GsiRoute, Hypervisor, MemorySlot, Vcpu, VcpuHandle, Vm } from '../hypervisor.ts';
+import type { GsiRoute, Hypervisor, MemorySlot, Vcpu, VcpuHandle, Vm, VmHandle } from '../hypervisor.ts';
 import type { VcpuExit } from '../vcpu-exit.ts';
 import { resetRegisters, type CpuidEntry, type FpuState, type MsrEntry, type SpecialRegisters, type StandardRegisters } from '../x86-types.ts';
 
@@ -128,6 +128,10 @@ export class FakeVm implements Vm {
   readonly ioeventfds = new Map<number, { address: number; pio: boolean }>();
   clock = 0n;
   closed = false;
+
+  handle(): VmHandle {
+    return { backend: 'fake' };
+  }
 
   setMemorySlot(slot: MemorySlot): void {
     this.slots.set(slot.slot, slot);

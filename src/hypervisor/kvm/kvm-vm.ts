@@ -11,22 +11,40 @@ import {
   SIZE,
 } from '../../abi/kvm.ts';
 import { MAP_ANONYMOUS, MAP_PRIVATE, native, PROT_READ, PROT_WRITE, type NativeAddon } from '../../host/native.ts';
-import type { GsiRoute, MemorySlot, Vm } from '../hypervisor.ts';
+import type { GsiRoute, MemorySlot, Vm, VmHandle } from '../hypervisor.ts';
 import { KvmVcpu } from './kvm-vcpu.ts';
 
 const KVM_MEM_READONLY = 2;
+
+export interface KvmVmHandle extends VmHandle {
+  readonly backend: 'kvm';
+  readonly fd: number;
+  readonly runSize: number;
+}
 
 export class KvmVm implements Vm {
   private readonly addon: NativeAddon;
   private readonly fd: number;
   private readonly runSize: number;
+  /** False for an instance attached in another thread: the VM fd belongs to the creating instance. */
+  private readonly ownsFd: boolean;
   private readonly vcpuFds: number[] = [];
   private closed = false;
 
-  constructor(fd: number, runSize: number) {
+  constructor(fd: number, runSize: number, ownsFd = true) {
     this.addon = native();
     this.fd = fd;
     this.runSize = runSize;
+    this.ownsFd = ownsFd;
+  }
+
+  /** The VM in another thread of this process; closing the result leaves the VM open. */
+  static attach(handle: KvmVmHandle): KvmVm {
+    return new KvmVm(handle.fd, handle.runSize, false);
+  }
+
+  handle(): KvmVmHandle {
+    return { backend: 'kvm', fd: this.fd, runSize: this.runSize };
   }
 
   setMemorySlot(slot: MemorySlot): void {
@@ -151,7 +169,7 @@ export class KvmVm implements Vm {
     if (this.closed) return;
     this.closed = true;
     for (const fd of this.vcpuFds) this.addon.close(fd);
-    this.addon.close(this.fd);
+    if (this.ownsFd) this.addon.close(this.fd);
   }
 
   private irqfd(eventFd: number, gsi: number, flags: number): void {

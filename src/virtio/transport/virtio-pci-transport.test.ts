@@ -73,6 +73,12 @@ class FakeDevice implements VirtioDevice {
   reset(): void {
     this.resets++;
   }
+
+  readonly notified: number[] = [];
+
+  queueNotified(index: number): void {
+    this.notified.push(index);
+  }
 }
 
 class RecordingRouter implements MsiRouter {

@@ -36,10 +36,18 @@ describe('checkSupported', () => {
     checkSupported(base({ console: { ...base().console, mode: 'Off' } }), new Set(['console']));
   });
 
-  it('implicit console and rng defaults are fine, explicit ones are not', () => {
+  it('the implicit console default is fine, an explicit one is not', () => {
     checkSupported(base(), NOTHING_EXPLICIT);
     unsupported(() => checkSupported(base(), new Set(['console'])), 'console.mode', '--console tty is not supported by Nimbus yet (no virtio-console yet); use --console off [console.mode]');
-    unsupported(() => checkSupported(base(), new Set(['rng'])), 'rng');
+  });
+
+  it('--rng with a source, an id and a slot is built; iommu=on is not', () => {
+    checkSupported(base({ rng: { src: '/dev/random', id: 'entropy', pci_device_id: 3, iommu: false, pci_segment: 0 } }), new Set(['rng']));
+    unsupported(
+      () => checkSupported(base({ rng: { ...base().rng, iommu: true } }), new Set(['rng'])),
+      'rng.iommu',
+      '--rng iommu=on is not supported by Nimbus yet (no virtual IOMMU yet) [rng.iommu]',
+    );
   });
 
   it('serial pty and socket are not built yet', () => {
@@ -138,7 +146,7 @@ describe('SUPPORTED_FEATURES', () => {
   it('names the implemented options', () => {
     assert.deepEqual(
       SUPPORTED_FEATURES.map((feature) => feature.option),
-      ['--kernel', '--firmware', '--initramfs', '--cmdline', '--cpus', '--memory', '--serial', '--console', '-v', '--log-file', '--seccomp', '--no-shutdown', '--event-monitor', '--api-socket'],
+      ['--kernel', '--firmware', '--initramfs', '--cmdline', '--cpus', '--memory', '--serial', '--console', '--rng', '-v', '--log-file', '--seccomp', '--no-shutdown', '--event-monitor', '--api-socket'],
     );
   });
 });

@@ -25,6 +25,7 @@ export const SUPPORTED_FEATURES: readonly SupportedFeature[] = [
   { option: '--memory', scope: 'size' },
   { option: '--serial', scope: 'off, null, tty, file=<path>' },
   { option: '--console', scope: 'off (omitting it is fine too)' },
+  { option: '--rng', scope: 'src=<path>, id, pci_device_id (virtio-rng; always present, like Cloud Hypervisor)' },
   { option: '-v', scope: 'log verbosity' },
   { option: '--log-file', scope: 'log to a file' },
   { option: '--seccomp', scope: 'false only (no syscall filter exists yet)' },
@@ -40,7 +41,7 @@ function unsupported(what: string, field: string, hint = ''): ConfigError {
 /**
  * Throws a ConfigError (code UNSUPPORTED) for the first setting of `config` that Nimbus cannot build yet.
  * `given` lists the top-level fields the user set explicitly (options on the command line, keys in the API JSON):
- * upstream's implicit defaults for `console` (tty) and `rng` (/dev/urandom) are accepted, explicit ones are not.
+ * upstream's implicit default for `console` (tty) is accepted, an explicit one is not.
  */
 export function checkSupported(config: VmConfig, given: ReadonlySet<VmConfigField>): void {
   const payload = config.payload;
@@ -56,7 +57,7 @@ export function checkSupported(config: VmConfig, given: ReadonlySet<VmConfigFiel
     const what = `--console ${config.console.mode.toLowerCase()}`;
     throw unsupported(what, 'console.mode', ' (no virtio-console yet); use --console off');
   }
-  if (given.has('rng')) throw unsupported('--rng', 'rng', ' (no virtio-rng yet); leave it out');
+  if (config.rng.iommu) throw unsupported('--rng iommu=on', 'rng.iommu', ' (no virtual IOMMU yet)');
   if (config.debug_console.mode !== 'Off') throw unsupported('--debug-console', 'debug_console.mode');
 
   const devices: VmConfigField[] = [
