@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(build-essential python3 acpica-tools qemu-system-x86 xz-utils zstd cpio iproute2)
+packages=(build-essential python3 acpica-tools qemu-system-x86 xz-utils zstd lz4 cpio iproute2 time)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
