@@ -143,7 +143,7 @@ describe('not supported by Nimbus yet', () => {
     [['--kernel', 'k', '--cpus', 'kvm_hyperv=on'], '--cpus kvm_hyperv is not supported by Nimbus yet [cpus.kvm_hyperv]'],
     [['--kernel', 'k', '--memory', 'size=1G,shared=on'], '--memory shared is not supported by Nimbus yet [memory.shared]'],
     [['--kernel', 'k', '--memory', 'size=0', '--memory-zone', 'id=z,size=1G'], '--memory-zone is not supported by Nimbus yet [memory.zones]'],
-    [['--kernel', 'k', '--disk', 'path=/a'], '--disk is not supported by Nimbus yet [disks]'],
+    [['--kernel', 'k', '--disk', 'path=/a,direct=on'], '--disk direct=on is not supported by Nimbus yet (O_DIRECT needs block-aligned buffers, which Node.js cannot allocate for bounce copies and zeroing); use direct=off [disks[0].direct]'],
     [['--kernel', 'k', '--net', 'tap=tap0'], '--net is not supported by Nimbus yet [net]'],
     [['--kernel', 'k', '--rtc'], '--rtc is not supported by Nimbus yet [rtc]'],
     [['--kernel', 'k', '--watchdog'], '--watchdog is not supported by Nimbus yet [watchdog]'],

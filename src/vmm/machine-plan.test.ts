@@ -1,6 +1,7 @@
 /** The pure VM plan: RAM split around the hole, APIC IDs from the topology, address width, PCI windows and devices. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { parseDisk } from '../cli/device-option-parsers.ts';
 import { FakeHypervisor } from '../hypervisor/fake/fake-hypervisor.ts';
 import { defaultVmConfig } from './config/defaults.ts';
 import { hostPhysBits, planMachine } from './machine-plan.ts';
@@ -55,4 +56,22 @@ test('virtio-rng is always planned, at the lowest free slot or the one pci_devic
   const hostBridgeSlot = config({});
   hostBridgeSlot.rng = { ...hostBridgeSlot.rng, pci_device_id: 0 };
   assert.throws(() => planMachine(hostBridgeSlot, cpuid), { code: 'SLOT_IN_USE' });
+});
+
+test('disks come before the rng, with upstream automatic ids `_disk<N>` that skip ids in use', () => {
+  const c = config({});
+  c.disks = [
+    parseDisk('path=/a.raw'),
+    parseDisk('path=/b.raw,id=_disk1,readonly=on,num_queues=2,queue_size=64,serial=S1'),
+    parseDisk('path=/c.raw,pci_device_id=2'),
+    parseDisk('path=/d.raw,image_type=raw'),
+  ];
+  const disk = (path: string, extra: object = {}) => ({ kind: 'disk', path, readonly: false, numQueues: 1, queueSize: 128, detectFormat: true, ...extra });
+  assert.deepEqual(planMachine(c, cpuid).pciDevices, [
+    { id: '_disk0', slot: 1, device: disk('/a.raw') },
+    { id: '_disk1', slot: 3, device: disk('/b.raw', { readonly: true, numQueues: 2, queueSize: 64, serial: 'S1' }) },
+    { id: '_disk2', slot: 2, device: disk('/c.raw') },
+    { id: '_disk3', slot: 4, device: disk('/d.raw', { detectFormat: false }) },
+    { id: '__rng', slot: 5, device: { kind: 'rng', source: '/dev/urandom' } },
+  ]);
 });

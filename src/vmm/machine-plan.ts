@@ -17,7 +17,7 @@ import { apicId, defaultTopology, validateTopology, type CpuTopology } from '../
 import type { CpuidEntry } from '../hypervisor/x86-types.ts';
 import { PciBus } from '../pci/bus.ts';
 import { createHostBridge } from '../pci/host-bridge.ts';
-import type { VmConfig } from './config/vm-config.ts';
+import type { DiskConfig, VmConfig } from './config/vm-config.ts';
 
 const MiB = 1 << 20;
 const GiB = 2 ** 30;
@@ -43,14 +43,32 @@ export interface MachinePlan {
 
 /** What a virtio-pci device is and where it sits: function 0 of `slot` on bus 0 of segment 0. */
 export interface PciDevicePlan {
-  /** The device id (`--rng id=`, or upstream's automatic one). */
+  /** The device id (`--rng id=`, `--disk id=`, or upstream's automatic one). */
   id: string;
   slot: number;
-  device: { kind: 'rng'; source: string };
+  device: PlannedDevice;
 }
+
+/** The virtio device behind a PCI function, with what its backend needs. */
+export type PlannedDevice =
+  | { kind: 'rng'; source: string }
+  | {
+      kind: 'disk';
+      /** The raw image file. */
+      path: string;
+      readonly: boolean;
+      numQueues: number;
+      queueSize: number;
+      /** `--disk serial=`; without it the device id comes from the file (see pci-devices.ts). */
+      serial?: string;
+      /** No image_type was given: refuse an image that is visibly another format rather than expose it as raw. */
+      detectFormat: boolean;
+    };
 
 /** Cloud Hypervisor's id of the virtio-rng device it always creates. */
 export const RNG_DEVICE_ID = '__rng';
+/** Prefix of the automatic ids of disks without `id=`. */
+export const DISK_DEVICE_ID_PREFIX = '_disk';
 
 /** Host physical address bits from CPUID 0x80000008 (36 if the leaf is missing). */
 export function hostPhysBits(cpuid: readonly CpuidEntry[]): number {
@@ -97,12 +115,49 @@ export function planMachine(config: VmConfig, supportedCpuid: readonly CpuidEntr
 
 /**
  * Slots as Cloud Hypervisor hands them out (catalogue §e): devices are created in a fixed order (console, disks,
- * nets, rng, ...; Nimbus has rng so far, which upstream always creates), slots a device names with pci_device_id
- * are reserved first, and the others get the lowest free slot (slot 0 is the host bridge's).
+ * nets, rng, ...; Nimbus has disks and rng so far, and upstream always creates the rng), slots a device names with
+ * pci_device_id are reserved first, and the others get the lowest free slot (slot 0 is the host bridge's).
  */
 function planPciDevices(config: VmConfig): PciDevicePlan[] {
-  const wanted = [{ id: config.rng.id ?? RNG_DEVICE_ID, slot: config.rng.pci_device_id, device: { kind: 'rng', source: config.rng.src } as const }];
+  const automaticIds = automaticIdAllocator(config);
+  const disks = (config.disks ?? []).map((disk) => ({
+    id: disk.id ?? automaticIds(DISK_DEVICE_ID_PREFIX),
+    slot: disk.pci_device_id,
+    device: {
+      kind: 'disk',
+      path: diskPath(disk),
+      readonly: disk.readonly,
+      numQueues: disk.num_queues,
+      queueSize: disk.queue_size,
+      detectFormat: disk.image_type === 'Unknown',
+      ...(disk.serial !== undefined ? { serial: disk.serial } : {}),
+    } as const,
+  }));
+  const rng = { id: config.rng.id ?? RNG_DEVICE_ID, slot: config.rng.pci_device_id, device: { kind: 'rng', source: config.rng.src } as const };
+  const wanted = [...disks, rng];
   const bus = new PciBus(createHostBridge());
   for (const { slot } of wanted) if (slot !== undefined) bus.reserveSlot(slot);
   return wanted.map(({ id, slot, device }) => ({ id, slot: bus.allocateSlot(slot), device }));
+}
+
+/** validate.ts requires path= for every disk that is not vhost-user, and supported.ts refuses vhost-user. */
+function diskPath(disk: DiskConfig): string {
+  if (disk.path === undefined) throw new Error('a --disk without path= reached the machine plan: validate the configuration first');
+  return disk.path;
+}
+
+/**
+ * Upstream's automatic device names: one counter shared by every prefix, and a name that a device of the
+ * configuration already uses as its `id` is skipped.
+ */
+function automaticIdAllocator(config: VmConfig): (prefix: string) => string {
+  const taken = new Set((config.disks ?? []).flatMap((disk) => (disk.id !== undefined ? [disk.id] : [])));
+  if (config.rng.id !== undefined) taken.add(config.rng.id);
+  let counter = 0;
+  return (prefix) => {
+    for (;;) {
+      const name = `${prefix}${counter++}`;
+      if (!taken.has(name)) return name;
+    }
+  };
 }

@@ -63,7 +63,7 @@ test('vm.create validates the config and rejects features Nimbus has not built',
   bad.cpus.max_vcpus = 2;
   await assert.rejects(vmm.handle(create(bad)), { code: 'CPUS_MAX_LOWER_THAN_BOOT' });
   const withDisk = defaultVmConfig({ kernel: '/boot/k' });
-  withDisk.disks = [parseDisk('path=/tmp/disk.img')];
+  withDisk.disks = [parseDisk('path=/tmp/disk.img,direct=on')];
   await assert.rejects(vmm.handle({ kind: 'vm.create', config: withDisk, explicitFields: new Set(['payload', 'disks']), fds: [] }), { code: 'UNSUPPORTED', message: /not supported by Nimbus yet/ });
   await assert.rejects(vmm.handle({ kind: 'vm.info' }), { code: 'VM_NOT_CREATED' }, 'a refused create stores nothing');
 });

@@ -187,7 +187,7 @@ describe('VM lifecycle over the API', () => {
       const snapshot = await call('PUT', '/api/v1/vm.snapshot', { destination_url: 'file:///tmp' });
       assert.equal(snapshot.status, 501);
       assert.match(JSON.stringify(snapshot.body), /snapshots.*not supported by Nimbus yet/);
-      const disk = await call('PUT', '/api/v1/vm.create', { payload: { kernel: lifecycleElf }, disks: [{ path: '/tmp/x.img' }] });
+      const disk = await call('PUT', '/api/v1/vm.create', { payload: { kernel: lifecycleElf }, disks: [{ path: '/tmp/x.img', direct: true }] });
       assert.equal(disk.status, 501, 'a config with a feature not built yet');
       assert.equal((await call('GET', '/api/v1/vmm.ping')).status, 200, 'still serving');
       assert.equal((await call('PUT', '/api/v1/vmm.shutdown')).status, 204);

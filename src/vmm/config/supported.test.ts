@@ -1,6 +1,7 @@
 /** Tests for checkSupported/checkVmmSupported: what Nimbus builds today passes, everything else is named. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { parseDisk } from '../../cli/device-option-parsers.ts';
 import { ConfigError } from './config-error.ts';
 import { defaultVmConfig } from './defaults.ts';
 import { checkSupported, checkVmmSupported, SUPPORTED_FEATURES } from './supported.ts';
@@ -50,6 +51,33 @@ describe('checkSupported', () => {
     );
   });
 
+  it('--disk: a raw image with readonly, queues, serial, id and slot is built; other keys are not', () => {
+    const disk = parseDisk('path=/img');
+    const disks = [disk, parseDisk('path=/b,readonly=on,num_queues=2,queue_size=256,serial=SER,id=data,pci_device_id=5,image_type=raw')];
+    checkSupported(base({ disks }), new Set(['disks']));
+    const refused: [string, string, string][] = [
+      ['direct=on', 'direct', '--disk direct=on is not supported by Nimbus yet (O_DIRECT needs block-aligned buffers, which Node.js cannot allocate for bounce copies and zeroing); use direct=off'],
+      ['image_type=qcow2', 'image_type', '--disk image_type=qcow2 is not supported by Nimbus yet; only raw images are built'],
+      ['image_type=vhd', 'image_type', '--disk image_type=vhd is not supported by Nimbus yet; only raw images are built'],
+      ['iommu=on', 'iommu', '--disk iommu=on is not supported by Nimbus yet (no virtual IOMMU yet)'],
+      ['pci_segment=1', 'pci_segment', '--disk pci_segment is not supported by Nimbus yet (only PCI segment 0 exists)'],
+      ['backing_files=on', 'backing_files', '--disk backing_files is not supported by Nimbus yet'],
+      ['sparse=off', 'sparse', '--disk sparse is not supported by Nimbus yet'],
+      ['lock_granularity=full', 'lock_granularity', '--disk lock_granularity is not supported by Nimbus yet'],
+      ['_disable_io_uring=on', 'disable_io_uring', '--disk _disable_io_uring is not supported by Nimbus yet'],
+      ['_disable_aio=on', 'disable_aio', '--disk _disable_aio is not supported by Nimbus yet'],
+      ['bw_size=1000,bw_refill_time=100', 'rate_limiter_config', '--disk bw_*/ops_* is not supported by Nimbus yet'],
+      ['rate_limit_group=g0', 'rate_limit_group', '--disk rate_limit_group is not supported by Nimbus yet'],
+      ['queue_affinity=[0@[1]]', 'queue_affinity', '--disk queue_affinity is not supported by Nimbus yet'],
+    ];
+    for (const [keys, key, message] of refused) {
+      const config = base({ disks: [disk, parseDisk(`path=/c,${keys}`)] });
+      unsupported(() => checkSupported(config, new Set(['disks'])), `disks[1].${key}`, `${message} [disks[1].${key}]`);
+    }
+    const vhostUser = parseDisk('vhost_user=on,socket=/sock');
+    unsupported(() => checkSupported(base({ disks: [vhostUser] }), new Set(['disks'])), 'disks[0].vhost_user', '--disk vhost_user is not supported by Nimbus yet [disks[0].vhost_user]');
+  });
+
   it('serial pty and socket are not built yet', () => {
     unsupported(() => checkSupported(base({ serial: { mode: 'Pty' } }), NOTHING_EXPLICIT), 'serial.mode');
     unsupported(() => checkSupported(base({ serial: { mode: 'Socket', socket: '/s' } }), NOTHING_EXPLICIT), 'serial.mode');
@@ -94,7 +122,6 @@ describe('checkSupported', () => {
     const pci = { iommu: false, pci_segment: 0 };
     const cases: [Partial<VmConfig>, string, string][] = [
       [{ rate_limit_groups: [] }, 'rate_limit_groups', '--rate-limit-group'],
-      [{ disks: [] }, 'disks', '--disk'],
       [{ net: [] }, 'net', '--net'],
       [{ balloon: { ...pci, size: 0, deflate_on_oom: false, free_page_reporting: false } }, 'balloon', '--balloon'],
       [{ fs: [] }, 'fs', '--fs'],
@@ -146,7 +173,7 @@ describe('SUPPORTED_FEATURES', () => {
   it('names the implemented options', () => {
     assert.deepEqual(
       SUPPORTED_FEATURES.map((feature) => feature.option),
-      ['--kernel', '--firmware', '--initramfs', '--cmdline', '--cpus', '--memory', '--serial', '--console', '--rng', '-v', '--log-file', '--seccomp', '--no-shutdown', '--event-monitor', '--api-socket'],
+      ['--kernel', '--firmware', '--initramfs', '--cmdline', '--cpus', '--memory', '--serial', '--console', '--disk', '--rng', '-v', '--log-file', '--seccomp', '--no-shutdown', '--event-monitor', '--api-socket'],
     );
   });
 });

@@ -6,7 +6,7 @@
 import { ConfigError } from './config-error.ts';
 import { defaultCpusConfig, defaultMemoryConfig } from './defaults.ts';
 import { optionForField } from './option-names.ts';
-import type { CpusConfig, MemoryConfig, VmConfig, VmConfigField } from './vm-config.ts';
+import type { CpusConfig, DiskConfig, ImageType, MemoryConfig, VmConfig, VmConfigField } from './vm-config.ts';
 import type { VmmOptions } from './vmm-options.ts';
 
 export interface SupportedFeature {
@@ -25,6 +25,7 @@ export const SUPPORTED_FEATURES: readonly SupportedFeature[] = [
   { option: '--memory', scope: 'size' },
   { option: '--serial', scope: 'off, null, tty, file=<path>' },
   { option: '--console', scope: 'off (omitting it is fine too)' },
+  { option: '--disk', scope: 'path=<raw image>, readonly, direct=off, num_queues, queue_size, serial, id, pci_device_id (virtio-blk)' },
   { option: '--rng', scope: 'src=<path>, id, pci_device_id (virtio-rng; always present, like Cloud Hypervisor)' },
   { option: '-v', scope: 'log verbosity' },
   { option: '--log-file', scope: 'log to a file' },
@@ -59,9 +60,10 @@ export function checkSupported(config: VmConfig, given: ReadonlySet<VmConfigFiel
   }
   if (config.rng.iommu) throw unsupported('--rng iommu=on', 'rng.iommu', ' (no virtual IOMMU yet)');
   if (config.debug_console.mode !== 'Off') throw unsupported('--debug-console', 'debug_console.mode');
+  config.disks?.forEach(checkDisk);
 
   const devices: VmConfigField[] = [
-    'rate_limit_groups', 'disks', 'net', 'balloon', 'fs', 'generic_vhost_user', 'pmem', 'devices', 'user_devices',
+    'rate_limit_groups', 'net', 'balloon', 'fs', 'generic_vhost_user', 'pmem', 'devices', 'user_devices',
     'vdpa', 'vsock', 'numa', 'rtc', 'pci_segments', 'platform', 'tpm', 'landlock_rules',
   ];
   const present = devices.find((field) => config[field] !== undefined);
@@ -92,6 +94,45 @@ function checkMemory(memory: MemoryConfig): void {
   for (const key of keys) {
     if (memory[key] !== defaults[key]) throw unsupported(`--memory ${key}`, `memory.${key}`);
   }
+}
+
+/**
+ * A --disk is a raw image opened with buffered, synchronous I/O: path, readonly, num_queues, queue_size, serial,
+ * id and pci_device_id are built; every other key must keep its default.
+ */
+function checkDisk(disk: DiskConfig, index: number): void {
+  const field = (key: string): string => `disks[${index}].${key}`;
+  if (disk.direct) {
+    throw unsupported(
+      '--disk direct=on',
+      field('direct'),
+      ' (O_DIRECT needs block-aligned buffers, which Node.js cannot allocate for bounce copies and zeroing); use direct=off',
+    );
+  }
+  if (disk.image_type !== 'Unknown' && disk.image_type !== 'Raw') {
+    throw unsupported(`--disk image_type=${IMAGE_TYPE_NAMES[disk.image_type]}`, field('image_type'), '; only raw images are built');
+  }
+  if (disk.iommu) throw unsupported('--disk iommu=on', field('iommu'), ' (no virtual IOMMU yet)');
+  if (disk.pci_segment !== 0) throw unsupported('--disk pci_segment', field('pci_segment'), ' (only PCI segment 0 exists)');
+  const defaults = { vhost_user: false, disable_io_uring: false, disable_aio: false, backing_files: false, sparse: true, lock_granularity: 'ByteRange' };
+  const changed = (Object.keys(defaults) as (keyof typeof defaults)[]).find((key) => disk[key] !== defaults[key]);
+  if (changed !== undefined) throw unsupported(`--disk ${diskKeyName(changed)}`, field(changed));
+  const absent = (['vhost_socket', 'rate_limit_group', 'rate_limiter_config', 'queue_affinity'] as const).find((key) => disk[key] !== undefined);
+  if (absent !== undefined) throw unsupported(`--disk ${diskKeyName(absent)}`, field(absent));
+}
+
+/** The CLI spelling of each image type. */
+const IMAGE_TYPE_NAMES: Record<ImageType, string> = { FixedVhd: 'vhd', Qcow2: 'qcow2', Raw: 'raw', Vhdx: 'vhdx', FlatVmdk: 'vmdk', Unknown: 'unknown' };
+
+/** The CLI spelling of a DiskConfig field. */
+function diskKeyName(key: keyof DiskConfig): string {
+  const names: Partial<Record<keyof DiskConfig, string>> = {
+    vhost_socket: 'socket',
+    rate_limiter_config: 'bw_*/ops_*',
+    disable_io_uring: '_disable_io_uring',
+    disable_aio: '_disable_aio',
+  };
+  return names[key] ?? key;
 }
 
 /** Throws a ConfigError (code UNSUPPORTED) for the first VMM option Nimbus does not implement yet. */

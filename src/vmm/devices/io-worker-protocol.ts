@@ -9,7 +9,18 @@ import type { LogLevel } from '../../util/logger.ts';
 import type { BarMapData } from './bar-map.ts';
 
 /** The virtio device a worker runs, with what its backend needs (fds the main thread opened). */
-export type VirtioDeviceSpec = { kind: 'rng'; sourceFd: number };
+export type VirtioDeviceSpec =
+  | { kind: 'rng'; sourceFd: number }
+  | {
+      kind: 'disk';
+      /** The raw image, opened read-only or read-write as `readonly` says. */
+      fd: number;
+      readonly: boolean;
+      numQueues: number;
+      queueSize: number;
+      /** What GET_ID returns (at most 20 bytes). */
+      serial: Uint8Array;
+    };
 
 export interface IoWorkerData {
   /** The device id (`__rng`, `_disk0`, ...): names the worker and its log lines. */

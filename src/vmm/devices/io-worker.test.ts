@@ -5,11 +5,12 @@
  * back full of random bytes, and each must raise MSI-X vector 0 through the GSI route and irqfd (the vector shows
  * up in the guest LAPIC's IRR; the guest runs with interrupts disabled). Also: the cost of one forwarded access,
  * the per-round time of the guest's loop, start failures, and a stop while the worker blocks in a backend read.
+ * And a virtio-blk worker on a real image file, driven through the mailbox alone.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -18,6 +19,7 @@ import { silentLogger } from '../../util/logger.ts';
 import { PCI_CONFIG, PCI_CAPABILITY_ID, PCI_COMMAND } from '../../pci/config-registers.ts';
 import { MSIX_CAPABILITY, MSIX_MESSAGE_CONTROL, MSIX_TABLE_ENTRY } from '../../pci/msix.ts';
 import { VIRTIO_F } from '../../virtio/device.ts';
+import { BLK_CONFIG, VIRTIO_BLK_S, VIRTIO_BLK_T } from '../../virtio/devices/block/virtio-blk-layout.ts';
 import { VIRTQ_AVAIL, VIRTQ_DESC, VIRTQ_DESC_F, VIRTQ_USED } from '../../virtio/queue/virtq-layout.ts';
 import { VIRTIO_PCI_BAR, VIRTIO_PCI_COMMON_CFG as CFG, VIRTIO_STATUS, type CommonConfigField } from '../../virtio/transport/virtio-pci-layout.ts';
 import { CountingBus, VcpuExitCounters } from '../../vstate/exit-counters.ts';
@@ -83,6 +85,11 @@ class MailboxDriver {
 
   setCommon(field: CommonConfigField, value: number): void {
     this.write(ACCESS_KIND.BAR_WRITE, CFG[field].offset, CFG[field].width, value);
+  }
+
+  /** A read of the device-specific configuration (BAR0's device configuration structure). */
+  device(offset: number, width: number): number {
+    return this.read(ACCESS_KIND.BAR_READ, VIRTIO_PCI_BAR.DEVICE_CONFIG + offset, width);
   }
 
   setBar(offset: number, width: number, value: number): void {
@@ -351,4 +358,68 @@ test('a worker never started is stopped without running anything', async () => {
   const thread = new IoWorkerThread('__rng', silentLogger);
   assert.equal(await thread.stop(), undefined);
   thread.close();
+});
+
+test('virtio-blk in its I/O worker: capacity in the device configuration, an IN and an OUT on the image file', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nimbus-disk-'));
+  const path = join(dir, 'disk.raw');
+  const image = Uint8Array.from({ length: 8 * 512 }, (_, i) => (i * 13) & 0xff);
+  writeFileSync(path, image);
+  const fd = openSync(path, 'r+');
+  const r = rig(new Uint8Array());
+  try {
+    layOutQueue(r);
+    const disk = new IoWorkerThread('_disk0', silentLogger);
+    const serial = new TextEncoder().encode('worker-disk');
+    await disk.start({ ...r.start, device: { kind: 'disk', fd, readonly: false, numQueues: 1, queueSize: 128, serial } });
+    try {
+      const driver = new MailboxDriver(disk);
+      assert.equal(driver.config(PCI_CONFIG.DEVICE_ID, 2), 0x1042);
+      driveToRunning(driver);
+      assert.equal(driver.device(BLK_CONFIG.CAPACITY, 4), 8);
+
+      const memory = r.vm.ram.memory;
+      const request = (type: number, sector: number, data: { writable: boolean; bytes: number }, slot: number): number => {
+        const headerAt = QUEUE.buffer;
+        const dataAt = QUEUE.buffer + 0x100;
+        const statusAt = QUEUE.buffer + 0x80;
+        memory.writeU32(headerAt, type);
+        memory.writeU64(headerAt + 8, BigInt(sector));
+        memory.fill(statusAt, 1, 0xee);
+        const descriptors = [
+          { addr: headerAt, len: 16, flags: 0 },
+          { addr: dataAt, len: data.bytes, flags: data.writable ? VIRTQ_DESC_F.WRITE : 0 },
+          { addr: statusAt, len: 1, flags: VIRTQ_DESC_F.WRITE },
+        ];
+        descriptors.forEach((d, i) => {
+          const at = QUEUE.desc + i * VIRTQ_DESC.SIZE;
+          memory.writeU64(at + VIRTQ_DESC.ADDR, BigInt(d.addr));
+          memory.writeU32(at + VIRTQ_DESC.LEN, d.len);
+          memory.writeU16(at + VIRTQ_DESC.FLAGS, d.flags | (i < 2 ? VIRTQ_DESC_F.NEXT : 0));
+          memory.writeU16(at + VIRTQ_DESC.NEXT, i + 1);
+        });
+        memory.writeU16(QUEUE.avail + VIRTQ_AVAIL.RING + 2 * slot, 0);
+        memory.writeU16(QUEUE.avail + VIRTQ_AVAIL.IDX, slot + 1);
+        driver.setBar(VIRTIO_PCI_BAR.NOTIFY, 2, 0);
+        assert.equal(memory.readU16(QUEUE.used + VIRTQ_USED.IDX), slot + 1, 'served before the notify write was answered');
+        return memory.readU8(statusAt);
+      };
+
+      assert.equal(request(VIRTIO_BLK_T.IN, 2, { writable: true, bytes: 1024 }, 0), VIRTIO_BLK_S.OK);
+      assert.deepEqual([...memory.read(QUEUE.buffer + 0x100, 1024)], [...image.subarray(1024, 2048)]);
+      memory.fill(QUEUE.buffer + 0x100, 512, 0x77);
+      assert.equal(request(VIRTIO_BLK_T.OUT, 7, { writable: false, bytes: 512 }, 1), VIRTIO_BLK_S.OK);
+      assert.deepEqual([...readFileSync(path).subarray(7 * 512)], new Array(512).fill(0x77));
+      assert.equal(request(VIRTIO_BLK_T.IN, 8, { writable: true, bytes: 512 }, 2), VIRTIO_BLK_S.IOERR, 'past the capacity');
+      const stats = await disk.stop();
+      assert.equal(stats?.exitNotifications, 3);
+    } finally {
+      await disk.stop();
+      disk.close();
+    }
+  } finally {
+    await release(r);
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -20,9 +20,11 @@ import type { InterruptLine } from '../../interrupt/interrupt-line.ts';
 import type { BarRelocation } from '../../pci/config-space.ts';
 import { createLogger, type Logger } from '../../util/logger.ts';
 import type { VirtioDevice } from '../../virtio/device.ts';
+import { VirtioBlk } from '../../virtio/devices/block/virtio-blk.ts';
 import { VirtioRng } from '../../virtio/devices/rng/virtio-rng.ts';
 import { VirtioPciTransport } from '../../virtio/transport/virtio-pci-transport.ts';
 import { BarMap } from './bar-map.ts';
+import { DiskFile } from './disk-file.ts';
 import { ACCESS_KIND, MailboxServer, type AccessKind } from './device-mailbox.ts';
 import { GsiRouteTable } from './gsi-routes.ts';
 import type { IoWorkerCounters, IoWorkerData, IoWorkerMessage, VirtioDeviceSpec } from './io-worker-protocol.ts';
@@ -52,10 +54,20 @@ port.once('message', (data: IoWorkerData) => {
   post({ type: 'stopped', counters: owner.close() });
 });
 
-function createDevice(spec: VirtioDeviceSpec): VirtioDevice {
+function createDevice(spec: VirtioDeviceSpec, id: string, logger: Logger): VirtioDevice {
   switch (spec.kind) {
     case 'rng':
       return new VirtioRng(fdSource(spec.sourceFd));
+    case 'disk':
+      return new VirtioBlk({
+        backend: new DiskFile(spec.fd),
+        readonly: spec.readonly,
+        numQueues: spec.numQueues,
+        queueSize: spec.queueSize,
+        serial: spec.serial,
+        logger,
+        id,
+      });
   }
 }
 
@@ -92,7 +104,7 @@ class FunctionOwner {
     this.mailbox = new MailboxServer(data.mailbox);
     try {
       this.vm = attachVm(data.vm);
-      this.device = createDevice(data.device);
+      this.device = createDevice(data.device, data.id, this.logger);
       const routes = new GsiRouteTable(data.gsiRoutes, this.vm, 'wait');
       this.transport = new VirtioPciTransport({
         device: this.device,

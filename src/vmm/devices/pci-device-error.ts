@@ -12,6 +12,10 @@ export type PciDeviceErrorCode =
   /** A device's I/O worker failed to start (the message says why). */
   | 'WORKER_START_FAILED'
   /** The `--rng` entropy source cannot be opened. */
-  | 'RNG_SOURCE_UNREADABLE';
+  | 'RNG_SOURCE_UNREADABLE'
+  /** A `--disk` image that cannot be opened (missing, no permission, read-only file without readonly=on). */
+  | 'DISK_OPEN_FAILED'
+  /** A `--disk` image in a format Nimbus cannot read (qcow2, VHD, VHDX). */
+  | 'DISK_FORMAT_UNSUPPORTED';
 
 export class PciDeviceError extends NimbusError<PciDeviceErrorCode> {}

@@ -1,8 +1,8 @@
 /**
  * The virtio-pci devices of a VM, from the main thread: one I/O worker per device (spawned as the VM build begins,
  * so their start-up overlaps it), the VM-wide BAR map and GSI route table they share, BAR placement in the
- * segment's 64-bit window, the backend files the main thread opens for them (`--rng src=`), what each vCPU
- * worker needs to reach them, and their orderly stop (counters go to the debug log).
+ * segment's 64-bit window, the backend files the main thread opens for them (`--rng src=`, `--disk path=`), what
+ * each vCPU worker needs to reach them, and their orderly stop (counters go to the debug log).
  */
 import { closeSync, openSync } from 'node:fs';
 import type { Vm } from '../../hypervisor/hypervisor.ts';
@@ -13,6 +13,7 @@ import { VIRTIO_PCI_BAR } from '../../virtio/transport/virtio-pci-layout.ts';
 import type { PciViewData } from '../../vstate/pci-view.ts';
 import type { PciDevicePlan } from '../machine-plan.ts';
 import { BarMap, type BarMapData, type BarWindows } from './bar-map.ts';
+import { openDiskImage } from './disk-file.ts';
 import { GsiRouteTable } from './gsi-routes.ts';
 import type { IoWorkerCounters, VirtioDeviceSpec } from './io-worker-protocol.ts';
 import { IoWorkerThread } from './io-worker-thread.ts';
@@ -110,15 +111,26 @@ export class PciDevices {
   }
 
   private openBackend(plan: PciDevicePlan): VirtioDeviceSpec {
-    const { source } = plan.device;
-    let sourceFd: number;
-    try {
-      sourceFd = openSync(source, 'r');
-    } catch (cause) {
-      throw new PciDeviceError('RNG_SOURCE_UNREADABLE', `--rng: cannot open the entropy source ${source}: ${(cause as Error).message}`, { cause });
+    const { device } = plan;
+    switch (device.kind) {
+      case 'rng': {
+        let sourceFd: number;
+        try {
+          sourceFd = openSync(device.source, 'r');
+        } catch (cause) {
+          const message = `--rng: cannot open the entropy source ${device.source}: ${(cause as Error).message}`;
+          throw new PciDeviceError('RNG_SOURCE_UNREADABLE', message, { cause });
+        }
+        this.openFds.push(sourceFd);
+        return { kind: 'rng', sourceFd };
+      }
+      case 'disk': {
+        const { readonly, numQueues, queueSize } = device;
+        const { fd, serial } = openDiskImage(device);
+        this.openFds.push(fd);
+        return { kind: 'disk', fd, readonly, numQueues, queueSize, serial };
+      }
     }
-    this.openFds.push(sourceFd);
-    return { kind: 'rng', sourceFd };
   }
 }
 
