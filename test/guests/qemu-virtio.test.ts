@@ -5,23 +5,38 @@
  * bridge's 64-bit window, and MSI-X), and random bytes arriving through the split queue with one MSI-X interrupt per
  * buffer. Without the device the guest reports it absent, and without a PCIe host it reports no PCI; either way it
  * powers off. On q35 (an MCFG, and SeaBIOS placing the BARs) the same driver must keep the firmware's BARs: that is
- * the path Nimbus takes, where the VMM places them. Each case runs under TCG and, where /dev/kvm is usable, under
- * KVM (PVM here: the guest's CPL0 code runs in KVM's instruction emulator).
+ * the path Nimbus takes, where the VMM places them. With a virtio-blk-pci function (1af4:1042) on a raw image the
+ * guest reads sector 0 (its CRC-32 must match the file), reads the serial with GET_ID, writes a pattern to sector 8,
+ * flushes and reads it back; the test then finds the pattern in the file and every other byte unchanged. On a
+ * read-only drive the device offers VIRTIO_BLK_F_RO, the write must fail with VIRTIO_BLK_S_IOERR and the file must
+ * stay as it was. Each case runs under TCG and, where /dev/kvm is usable, under KVM (PVM here: the guest's CPL0
+ * code runs in KVM's instruction emulator).
  */
 import assert from 'node:assert/strict';
-import { before, describe, test } from 'node:test';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { crc32 } from 'node:zlib';
 import { buildGuest } from './build.ts';
 import { ACCELERATORS, bootQemu, MICROVM, qemuMissing } from './qemu-runner.ts';
 import {
   findFunction,
   parseVirtioGuestReport,
   PCI_CAP_ID,
+  SECTOR_BYTES,
+  VIRTIO_BLK_F,
+  VIRTIO_BLK_S,
+  VIRTIO_BLK_TEST_SECTOR,
   VIRTIO_F_VERSION_1,
   VIRTIO_PCI_CAP,
   VIRTIO_STATUS_RUNNING,
+  virtioBlkTestPattern,
   virtioCapabilities,
   type PciFunction,
   type PciReport,
+  type VirtioBlkReport,
   type VirtioGuestReport,
 } from './virtio-guest.ts';
 
@@ -35,6 +50,21 @@ const MSI_ADDRESS = 0xfee00000;
 const MSI_VECTOR = 0x30;
 const MICROVM_PCIE = `${MICROVM},pcie=on`;
 const RNG_DEVICE = ['-device', 'virtio-rng-pci,disable-legacy=on'];
+const VIRTIO_BLK_MODERN_DEVICE = 0x1042;
+const DISK_BYTES = 1024 * 1024;
+/** Requests the guest sends: sector 0, GET_ID, then write, FLUSH, read back (read-only: read, write, read). */
+const BLK_REQUESTS = 5;
+/** QEMU takes serials up to 20 bytes; the read-only case uses all 20, so the ID carries no NUL. */
+const BLK_SERIAL = 'nimbus-blk-0';
+const BLK_SERIAL_FULL_LENGTH = 'NIMBUS-READONLY-0001';
+
+/** QEMU arguments for a modern virtio-blk-pci function on the raw image `path`. */
+function blkDevice(path: string, serial: string, readOnly: boolean): string[] {
+  return [
+    '-drive', `file=${path},if=none,id=d0,format=raw${readOnly ? ',readonly=on' : ''}`,
+    '-device', `virtio-blk-pci,drive=d0,serial=${serial},disable-legacy=on`,
+  ];
+}
 
 function assertFinished(report: VirtioGuestReport): void {
   assert.equal(report.panic, undefined, `guest panicked: ${report.panic}`);
@@ -126,11 +156,50 @@ function assertRngRan(report: VirtioGuestReport, rngFunction: PciFunction): void
   assert.equal(rng.interrupts, RNG_ROUNDS, 'one MSI-X interrupt per used buffer');
 }
 
+/** The 1af4:1042 function, with its virtio structures in a 64-bit BAR the guest placed, and MSI-X. */
+function blkFunctionOf(pci: PciReport): PciFunction {
+  const blkFunction = pci.functions.find((f) => f.vendor === VIRTIO_VENDOR && f.device === VIRTIO_BLK_MODERN_DEVICE);
+  assert.ok(blkFunction, `no 1af4:1042 function in ${JSON.stringify(pci.functions)}`);
+  assertVirtioStructures(blkFunction);
+  assertMsix(blkFunction);
+  assertBarsPlaced(pci, blkFunction);
+  return blkFunction;
+}
+
+/** What every virtio-blk run shares: bring-up, configuration, sector 0, the serial and one interrupt per request. */
+function assertBlkRan(report: VirtioGuestReport, image: Buffer, serial: string, readOnly: boolean): VirtioBlkReport {
+  assert.equal(report.blkResult, 'ok');
+  const blk = report.blk;
+  assert.ok(blk, 'the virtio-blk driver report is incomplete');
+  assert.equal(blk.bdf, blkFunctionOf(pciOf(report)).bdf);
+  assert.equal(blk.deviceFeatures & VIRTIO_F_VERSION_1, VIRTIO_F_VERSION_1);
+  const optional = VIRTIO_BLK_F.RO | VIRTIO_BLK_F.BLK_SIZE | VIRTIO_BLK_F.FLUSH;
+  assert.equal(blk.driverFeatures, VIRTIO_F_VERSION_1 | (blk.deviceFeatures & optional));
+  assert.equal((blk.driverFeatures & VIRTIO_BLK_F.RO) !== 0n, readOnly);
+  assert.equal(blk.status, VIRTIO_STATUS_RUNNING);
+  assert.deepEqual({ index: blk.queue.index, msixVector: blk.queue.msixVector }, { index: 0, msixVector: 0 });
+  assert.deepEqual(blk.msix, { entry: 0, address: MSI_ADDRESS, data: MSI_VECTOR });
+  assert.deepEqual(blk.config, { capacity: DISK_BYTES / SECTOR_BYTES, blkSize: SECTOR_BYTES, readOnly });
+  assert.deepEqual(blk.firstBlock, { sector: 0, status: VIRTIO_BLK_S.OK, bytes: SECTOR_BYTES, crc32: crc32(image.subarray(0, SECTOR_BYTES)) });
+  assert.deepEqual(blk.id, { status: VIRTIO_BLK_S.OK, serial: Buffer.from(serial) });
+  assert.equal(blk.requests, BLK_REQUESTS);
+  assert.equal(blk.interrupts, BLK_REQUESTS, 'one MSI-X interrupt per request');
+  return blk;
+}
+
 describe('virtio test guest under QEMU', { skip: qemuMissing }, () => {
   let elf = '';
+  let workDir = '';
+  let image = Buffer.alloc(0);
 
   before(async () => {
     elf = await buildGuest('virtio');
+    workDir = await mkdtemp(join(tmpdir(), 'nimbus-virtio-blk-'));
+    image = randomBytes(DISK_BYTES);
+  });
+
+  after(async () => {
+    if (workDir) await rm(workDir, { recursive: true, force: true });
   });
 
   for (const accelerator of ACCELERATORS) {
@@ -158,6 +227,39 @@ describe('virtio test guest under QEMU', { skip: qemuMissing }, () => {
       assertRngRan(report, rngFunction);
     });
 
+    test(`${accelerator.name}: microvm: virtio-blk reads sector 0 and the serial, and a flushed write reaches the image`, async () => {
+      const path = join(workDir, `${accelerator.name}-rw.img`);
+      await writeFile(path, image);
+      const devices = blkDevice(path, BLK_SERIAL, false);
+      const report = parseVirtioGuestReport(await bootQemu(elf, { accelerator: accelerator.args, smp: '1', machine: MICROVM_PCIE, devices }));
+      assertFinished(report);
+      assert.equal(report.rngResult, 'absent');
+      const blk = assertBlkRan(report, image, BLK_SERIAL, false);
+      assert.equal(blk.driverFeatures & VIRTIO_BLK_F.FLUSH, VIRTIO_BLK_F.FLUSH, 'QEMU offers VIRTIO_BLK_F_FLUSH');
+      const pattern = virtioBlkTestPattern(SECTOR_BYTES);
+      assert.deepEqual(blk.write, { sector: VIRTIO_BLK_TEST_SECTOR, status: VIRTIO_BLK_S.OK, bytes: SECTOR_BYTES, crc32: crc32(pattern) });
+      assert.equal(blk.flush, VIRTIO_BLK_S.OK);
+      assert.deepEqual(blk.readback, { sector: VIRTIO_BLK_TEST_SECTOR, status: VIRTIO_BLK_S.OK, match: true });
+      assert.equal(blk.readOnlyWrite, undefined);
+
+      const expected = Buffer.from(image);
+      pattern.copy(expected, VIRTIO_BLK_TEST_SECTOR * SECTOR_BYTES);
+      assert.ok((await readFile(path)).equals(expected), 'the image holds the pattern at sector 8 and nothing else changed');
+    });
+
+    test(`${accelerator.name}: microvm: on a read-only virtio-blk the write fails with IOERR and the image is unchanged`, async () => {
+      const path = join(workDir, `${accelerator.name}-ro.img`);
+      await writeFile(path, image);
+      const devices = [...RNG_DEVICE, ...blkDevice(path, BLK_SERIAL_FULL_LENGTH, true)];
+      const report = parseVirtioGuestReport(await bootQemu(elf, { accelerator: accelerator.args, smp: '1', machine: MICROVM_PCIE, devices }));
+      assertFinished(report);
+      assert.equal(report.rngResult, 'ok', 'virtio-rng and virtio-blk share the MSI vector');
+      const blk = assertBlkRan(report, image, BLK_SERIAL_FULL_LENGTH, true);
+      assert.deepEqual(blk.readOnlyWrite, { sector: VIRTIO_BLK_TEST_SECTOR, status: VIRTIO_BLK_S.IOERR, unchanged: true });
+      assert.equal(blk.write, undefined);
+      assert.ok((await readFile(path)).equals(image), 'the read-only image changed');
+    });
+
     test(`${accelerator.name}: microvm: reports virtio-rng absent on a PCIe host without devices and powers off`, async () => {
       const output = await bootQemu(elf, { accelerator: accelerator.args, smp: '1', machine: MICROVM_PCIE });
       const report = parseVirtioGuestReport(output);
@@ -170,6 +272,8 @@ describe('virtio test guest under QEMU', { skip: qemuMissing }, () => {
       );
       assert.equal(report.rngResult, 'absent');
       assert.equal(report.rng, undefined);
+      assert.equal(report.blkResult, 'absent');
+      assert.equal(report.blk, undefined);
     });
 
     test(`${accelerator.name}: microvm: reports no PCI without a PCIe host and powers off`, async () => {
@@ -177,6 +281,7 @@ describe('virtio test guest under QEMU', { skip: qemuMissing }, () => {
       assertFinished(report);
       assert.equal(report.pci, 'absent');
       assert.equal(report.rngResult, 'absent');
+      assert.equal(report.blkResult, 'absent');
     });
   }
 });

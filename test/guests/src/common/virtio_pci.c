@@ -35,6 +35,8 @@
 #define NOTIFY_CAP_SIZE 20
 
 #define RESET_TIMEOUT_TICKS TICKS_PER_SECOND
+/* Reads of a 64-bit configuration field before giving up on a device whose configuration keeps changing. */
+#define CONFIG_READ_ATTEMPTS 16
 
 unsigned virtio_pci_device_type(const struct pci_function *f) {
     if (f->vendor_id != VIRTIO_PCI_VENDOR_ID) return 0;
@@ -186,3 +188,30 @@ void virtio_pci_driver_ok(const struct virtio_pci_device *dev) {
 }
 
 void virtio_pci_notify(const struct virtq *q) { mmio_write16(q->notify_address, q->index); }
+
+/* The address of a device configuration field; PANIC when it is not inside the structure. */
+static uint64_t config_field(const struct virtio_pci_device *dev, uint32_t offset, uint32_t width) {
+    if (!dev->device_config) panic("virtio-pci: the device has no device-specific configuration capability");
+    if (offset > dev->device_config_length || width > dev->device_config_length - offset)
+        panic("virtio-pci: a device configuration field lies past the end of the structure");
+    return dev->device_config + offset;
+}
+
+uint8_t virtio_pci_config_read8(const struct virtio_pci_device *dev, uint32_t offset) {
+    return mmio_read8(config_field(dev, offset, sizeof(uint8_t)));
+}
+
+uint32_t virtio_pci_config_read32(const struct virtio_pci_device *dev, uint32_t offset) {
+    return mmio_read32(config_field(dev, offset, sizeof(uint32_t)));
+}
+
+uint64_t virtio_pci_config_read64(const struct virtio_pci_device *dev, uint32_t offset) {
+    uint64_t field = config_field(dev, offset, sizeof(uint64_t));
+    for (unsigned attempt = 0; attempt < CONFIG_READ_ATTEMPTS; attempt++) {
+        uint8_t generation = mmio_read8(dev->common + COMMON_CONFIG_GENERATION);
+        uint64_t low = mmio_read32(field);
+        uint64_t high = mmio_read32(field + 4);
+        if (mmio_read8(dev->common + COMMON_CONFIG_GENERATION) == generation) return high << 32 | low;
+    }
+    panic("virtio-pci: config_generation kept changing while reading a 64-bit configuration field");
+}

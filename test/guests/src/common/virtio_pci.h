@@ -1,7 +1,7 @@
 /*
  * The virtio 1.x PCI transport, driver side (virtio 1.2, section 4.1): the vendor capabilities that locate the
  * common configuration, notification, ISR and device-specific structures in the BARs; device status and feature
- * negotiation; queue setup with MSI-X vectors; notifications. Device drivers (rng today; block, net, console next)
+ * negotiation; queue setup with MSI-X vectors; notifications. Device drivers (rng and block today; net and console next)
  * build on this and on virtq.h.
  */
 #pragma once
@@ -101,3 +101,9 @@ void virtio_pci_queue_enable(const struct virtio_pci_device *dev, const struct v
 void virtio_pci_driver_ok(const struct virtio_pci_device *dev);
 /* Writes the queue index (16 bits) to the queue's notification address. */
 void virtio_pci_notify(const struct virtq *q);
+/* Device-specific configuration fields at `offset`, each read with one access of its width; PANIC when the device
+ * has no such structure or the field lies past its end. The 64-bit read takes two 32-bit halves, low first, and
+ * repeats them while config_generation changes (virtio 1.2, 4.1.3.1). */
+uint8_t virtio_pci_config_read8(const struct virtio_pci_device *dev, uint32_t offset);
+uint32_t virtio_pci_config_read32(const struct virtio_pci_device *dev, uint32_t offset);
+uint64_t virtio_pci_config_read64(const struct virtio_pci_device *dev, uint32_t offset);

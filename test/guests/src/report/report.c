@@ -5,27 +5,12 @@
  * test/helpers/guest-report.ts parses the output; keep the two in step.
  */
 #include "acpi.h"
+#include "crc32.h"
 #include "lapic.h"
 
 #define CMDLINE_MAX 4096
 #define MEMMAP_MAX_PRINTED 128
 #define MODULES_MAX_PRINTED 16
-#define CRC32_POLYNOMIAL 0xedb88320u
-
-static uint32_t crc32_table[256] = {0};
-
-/* CRC-32 (IEEE 802.3, as zlib computes it), run at CPL3 where PVM executes natively. */
-static uint64_t user_crc32(uint64_t address, uint64_t length) {
-    for (uint32_t n = 0; n < 256; n++) {
-        uint32_t c = n;
-        for (int k = 0; k < 8; k++) c = (c & 1) ? CRC32_POLYNOMIAL ^ (c >> 1) : c >> 1;
-        crc32_table[n] = c;
-    }
-    const uint8_t *bytes = (const uint8_t *)address;
-    uint32_t crc = 0xffffffffu;
-    for (uint64_t i = 0; i < length; i++) crc = crc32_table[(crc ^ bytes[i]) & 0xff] ^ (crc >> 8);
-    return crc ^ 0xffffffffu;
-}
 
 static void print_ok(const char *key, int ok) { print_key_str(key, ok ? "ok" : "bad"); }
 

@@ -1,6 +1,6 @@
 /*
- * The "virtio" test guest: enumerates the PCI root bus the way an operating system does and drives a virtio-rng
- * device as a modern virtio-pci driver, through an MSI-X interrupt.
+ * The "virtio" test guest: enumerates the PCI root bus the way an operating system does and drives a virtio-rng and
+ * a virtio-blk device as a modern virtio-pci driver, through MSI-X interrupts (shared steps in virtio_driver.c).
  *
  * 1. PCI: finds the ECAM window (MCFG, else the DSDT's _CBA) and the host bridge windows (DSDT _CRS), then prints
  *    one line per function, its BARs (sized with the all-ones protocol; kept when already placed inside a window,
@@ -8,28 +8,23 @@
  * 2. virtio-rng: reset, ACKNOWLEDGE, DRIVER, features (VERSION_1 only), FEATURES_OK, queue 0, MSI-X entry 0 on
  *    VECTOR_MSI, queue_msix_vector 0, queue_enable, DRIVER_OK; then RNG_ROUNDS times: post a 64-byte writable
  *    buffer, notify, sleep in sti; hlt until the used buffer and its interrupt arrive, print the bytes.
- * Then "report.done" and ACPI power-off. "virtio.rng=absent" when there is no virtio-rng function (or no PCI at all:
- * "pci=absent"); PANIC on any protocol error or a timeout. virtio-guest.ts parses the output; keep the two in step.
+ * 3. virtio-blk (blk.c): reads, GET_ID, a write checked after FLUSH, or a refused write on a read-only device.
+ * Then "report.done" and ACPI power-off. "virtio.rng=absent" / "virtio.blk=absent" when there is no such function (or
+ * no PCI at all: "pci=absent"); PANIC on any protocol error or a timeout. virtio-guest.ts parses the output; keep the
+ * two in step.
  */
 #include "acpi.h"
-#include "lapic.h"
-#include "virtio_pci.h"
+#include "blk.h"
+#include "virtio_driver.h"
 
 #define MAX_FUNCTIONS 64
 #define RNG_ROUNDS 4
 #define RNG_BUFFER_SIZE 64
 #define RNG_QUEUE_SIZE 8
-#define RNG_MSIX_ENTRY 0
-#define RNG_TIMEOUT_TICKS (2 * TICKS_PER_SECOND)
-
-extern void msi_isr(void);
-extern uint64_t msi_interrupts;
 
 static struct pci_function functions[MAX_FUNCTIONS] = {{0}};
 static struct virtq_memory rng_queue_memory = {0};
 static uint8_t rng_buffer[RNG_BUFFER_SIZE] __attribute__((aligned(64))) = {0};
-
-static uint64_t interrupts_now(void) { return *(volatile uint64_t *)&msi_interrupts; }
 
 static const char *window_type_name(uint8_t type) {
     return type == PCI_WINDOW_IO ? "io" : type == PCI_WINDOW_MEM32 ? "mem32" : "mem64";
@@ -41,17 +36,6 @@ static const char *bar_kind_name(uint8_t kind) {
 
 static const char *bar_source_name(uint8_t source) {
     return source == PCI_BAR_FROM_FIRMWARE ? "firmware" : source == PCI_BAR_ASSIGNED ? "assigned" : "unassigned";
-}
-
-/* "<key>=bdf=bb:dd.f" opening a per-function record. */
-static void print_record_start(const char *key, const struct pci_function *f) {
-    print(key);
-    print("=bdf=");
-    print_hex_digits(f->bus, 2);
-    print_char(':');
-    print_hex_digits(f->device, 2);
-    print_char('.');
-    print_hex_digits(f->function, 1);
 }
 
 static void print_host(const struct pci_host *host) {
@@ -73,7 +57,7 @@ static void print_host(const struct pci_host *host) {
 
 static void print_capability(const struct pci_function *f, uint8_t offset) {
     uint8_t id = pci_read8(f, offset);
-    print_record_start("pci.cap", f);
+    virtio_print_function_record("pci.cap", f);
     print_field_hex("offset", offset);
     print_field_hex("id", id);
     struct virtio_pci_cap cap;
@@ -95,7 +79,7 @@ static void print_capability(const struct pci_function *f, uint8_t offset) {
 }
 
 static void print_function(const struct pci_function *f) {
-    print_record_start("pci.function", f);
+    virtio_print_function_record("pci.function", f);
     print_field_hex("vendor", f->vendor_id);
     print_field_hex("device", f->device_id);
     print_field_hex("revision", f->revision);
@@ -107,7 +91,7 @@ static void print_function(const struct pci_function *f) {
     for (unsigned b = 0; b < PCI_BAR_COUNT; b++) {
         const struct pci_bar *bar = &f->bars[b];
         if (bar->kind == PCI_BAR_NONE) continue;
-        print_record_start("pci.bar", f);
+        virtio_print_function_record("pci.bar", f);
         print_field_dec("index", b);
         print(" type=");
         print(bar_kind_name(bar->kind));
@@ -123,78 +107,28 @@ static void print_function(const struct pci_function *f) {
     for (unsigned i = 0; i < count; i++) print_capability(f, offsets[i]);
 }
 
-/* Sleeps until the interrupt count passes `seen`; PANIC after RNG_TIMEOUT_TICKS. */
-static void wait_for_msi(uint64_t seen) {
-    uint64_t deadline = ticks_now() + RNG_TIMEOUT_TICKS;
-    while (interrupts_now() == seen) {
-        if (ticks_now() >= deadline) panic("virtio-rng: the used buffer arrived but no MSI-X interrupt within 2 s");
-        wait_for_interrupt();
-    }
-}
-
 static void rng_round(struct virtq *q) {
     memset(rng_buffer, 0, sizeof rng_buffer);
     struct virtq_buffer buffer = {.address = (uint64_t)rng_buffer, .length = sizeof rng_buffer, .device_writable = 1};
-    uint64_t interrupts_before = interrupts_now();
+    uint64_t interrupts_before = virtio_driver_interrupts();
     uint16_t head = virtq_post(q, &buffer, 1);
-    virtio_pci_notify(q);
-    struct virtq_used_elem used;
-    if (!virtq_wait_used(q, &used, RNG_TIMEOUT_TICKS)) {
-        print_key_dec("virtio.rng.interrupts", interrupts_now());
-        panic("virtio-rng: no used buffer within 2 s of the notification");
-    }
-    if (used.id != head) panic("virtio-rng: the used element is not the posted buffer");
-    if (used.len > sizeof rng_buffer) panic("virtio-rng: the device reports more bytes than the buffer holds");
-    wait_for_msi(interrupts_before);
-    print_key_dec("virtio.rng.bytes", used.len);
+    uint32_t length = virtio_driver_complete(q, head, interrupts_before);
+    if (length > sizeof rng_buffer) panic("virtio-rng: the device reports more bytes than the buffer holds");
+    print_key_dec("virtio.rng.bytes", length);
     print("virtio.rng.data=");
-    print_hex_bytes(rng_buffer, used.len);
+    print_hex_bytes(rng_buffer, length);
     print_char('\n');
 }
 
 static void rng_drive(struct pci_function *f) {
     static struct virtio_pci_device dev;
     static struct virtq queue;
-    print_record_start("virtio.rng.device", f);
+    virtio_print_function_record("virtio.rng.device", f);
     print_char('\n');
-    virtio_pci_init(&dev, f);
-    virtio_pci_reset(&dev);
-    virtio_pci_add_status(&dev, VIRTIO_STATUS_ACKNOWLEDGE);
-    virtio_pci_add_status(&dev, VIRTIO_STATUS_DRIVER);
-    uint64_t offered = virtio_pci_device_features(&dev);
-    print_key_hex("virtio.device_features", offered);
-    if (!(offered & VIRTIO_F_VERSION_1)) panic("virtio-rng: the device does not offer VIRTIO_F_VERSION_1");
-    virtio_pci_set_features(&dev, VIRTIO_F_VERSION_1);
-    print_key_hex("virtio.driver_features", VIRTIO_F_VERSION_1);
-
-    uint16_t max_size = virtio_pci_queue_max_size(&dev, 0);
-    if (max_size == 0) panic("virtio-rng: the device has no queue 0");
-    uint16_t size = RNG_QUEUE_SIZE;
-    while (size > max_size) size >>= 1;
-    virtq_init(&queue, 0, size, &rng_queue_memory);
-    virtio_pci_queue_setup(&dev, &queue);
-
-    idt_set_gate(VECTOR_MSI, msi_isr);
-    uint64_t message_address = pci_msix_route(f, &dev.msix, RNG_MSIX_ENTRY, lapic_id(), VECTOR_MSI);
-    virtio_pci_queue_set_vector(&dev, &queue, RNG_MSIX_ENTRY);
-    virtio_pci_queue_enable(&dev, &queue);
-    virtio_pci_driver_ok(&dev);
-
-    print("virtio.queue=index=0");
-    print_field_dec("max_size", max_size);
-    print_field_dec("size", size);
-    print_field_dec("notify_off", virtio_pci_queue_notify_off(&dev, &queue));
-    print_field_dec("msix_vector", virtio_pci_queue_vector(&dev, &queue));
-    print_char('\n');
-    print("virtio.msix=entry=");
-    print_dec(RNG_MSIX_ENTRY);
-    print_field_hex("address", message_address);
-    print_field_hex("data", VECTOR_MSI);
-    print_char('\n');
-    print_key_hex("virtio.status", virtio_pci_status(&dev));
-
+    virtio_driver_negotiate(&dev, f, 0, "virtio");
+    virtio_driver_start(&dev, f, &queue, &rng_queue_memory, RNG_QUEUE_SIZE, "virtio");
     for (unsigned round = 0; round < RNG_ROUNDS; round++) rng_round(&queue);
-    print_key_dec("virtio.rng.interrupts", interrupts_now());
+    print_key_dec("virtio.rng.interrupts", virtio_driver_interrupts());
     print_key_str("virtio.rng", "ok");
 }
 
@@ -212,13 +146,16 @@ void guest_main(uint32_t start_info_address) {
 
     static struct pci_host host;
     struct pci_function *rng = NULL;
+    struct pci_function *blk = NULL;
     if (pci_host_from_acpi(&root, fadt, &host)) {
         print_host(&host);
         unsigned count = pci_enumerate_root_bus(&host, functions, MAX_FUNCTIONS);
         pci_assign_bars(&host, functions, count);
         for (unsigned i = 0; i < count; i++) {
             print_function(&functions[i]);
-            if (!rng && virtio_pci_device_type(&functions[i]) == VIRTIO_DEVICE_TYPE_RNG) rng = &functions[i];
+            unsigned type = virtio_pci_device_type(&functions[i]);
+            if (!rng && type == VIRTIO_DEVICE_TYPE_RNG) rng = &functions[i];
+            if (!blk && type == VIRTIO_DEVICE_TYPE_BLOCK) blk = &functions[i];
         }
         print_key_dec("pci.functions", count);
     } else {
@@ -228,6 +165,10 @@ void guest_main(uint32_t start_info_address) {
         rng_drive(rng);
     else
         print_key_str("virtio.rng", "absent");
+    if (blk)
+        blk_drive(blk);
+    else
+        print_key_str("virtio.blk", "absent");
     print("report.done\n");
     post_code(POST_REPORT_DONE);
     acpi_power_off(fadt);
