@@ -8,10 +8,11 @@
  * entropy source that cannot be opened.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { crc32 } from 'node:zlib';
 import { buildGuest } from '../guests/build.ts';
 import {
   findFunction,
@@ -24,6 +25,10 @@ import {
   type PciFunction,
   type PciReport,
   type VirtioGuestReport,
+  SECTOR_BYTES,
+  VIRTIO_BLK_S,
+  VIRTIO_BLK_TEST_SECTOR,
+  virtioBlkTestPattern,
 } from '../guests/virtio-guest.ts';
 import { runNimbus } from '../helpers/nimbus-process.ts';
 
@@ -155,5 +160,39 @@ describe('virtio guest', () => {
     const run = await runNimbus(['--kernel', virtioElf, '--serial', 'tty', '--console', 'off', '--rng', `src=${join(work, 'missing')}`]);
     assert.equal(run.status, 1);
     assert.match(run.stderr, /--rng: cannot open the entropy source .*missing: ENOENT/);
+  });
+});
+
+describe('virtio-blk', () => {
+  const DISK_BYTES = 1 << 20;
+  const image = (): Buffer => Buffer.from(new Uint8Array(DISK_BYTES).map((_, i) => (i * 7 + (i >> 9)) & 0xff));
+
+  test('reads sector 0 and the serial; a flushed write reaches the image file and nothing else changes', async () => {
+    const path = join(work, 'rw.img');
+    const original = image();
+    await writeFile(path, original);
+    const { report } = await bootVirtio(['--disk', `path=${path},serial=nimbus-disk0`]);
+    assert.equal(report.blkResult, 'ok');
+    const blk = report.blk!;
+    assert.deepEqual(blk.config, { capacity: DISK_BYTES / SECTOR_BYTES, blkSize: SECTOR_BYTES, readOnly: false });
+    assert.deepEqual(blk.firstBlock, { sector: 0, status: VIRTIO_BLK_S.OK, bytes: SECTOR_BYTES, crc32: crc32(original.subarray(0, SECTOR_BYTES)) });
+    assert.deepEqual(blk.id, { status: VIRTIO_BLK_S.OK, serial: Buffer.from('nimbus-disk0') });
+    assert.equal(blk.flush, VIRTIO_BLK_S.OK);
+    assert.deepEqual(blk.readback, { sector: VIRTIO_BLK_TEST_SECTOR, status: VIRTIO_BLK_S.OK, match: true });
+    assert.equal(blk.interrupts, blk.requests, 'one MSI-X interrupt per request');
+    const expected = Buffer.from(original);
+    virtioBlkTestPattern(SECTOR_BYTES).copy(expected, VIRTIO_BLK_TEST_SECTOR * SECTOR_BYTES);
+    assert.ok((await readFile(path)).equals(expected), 'the image holds the pattern at sector 8 and nothing else changed');
+  });
+
+  test('readonly=on: the write is refused with IOERR and the image is unchanged', async () => {
+    const path = join(work, 'ro.img');
+    const original = image();
+    await writeFile(path, original);
+    const { report } = await bootVirtio(['--disk', `path=${path},readonly=on`]);
+    assert.equal(report.blkResult, 'ok');
+    assert.equal(report.blk!.config.readOnly, true);
+    assert.deepEqual(report.blk!.readOnlyWrite, { sector: VIRTIO_BLK_TEST_SECTOR, status: VIRTIO_BLK_S.IOERR, unchanged: true });
+    assert.ok((await readFile(path)).equals(original), 'the read-only image is unchanged');
   });
 });
