@@ -15,6 +15,7 @@
  *   wake-up on one side, so a full fence (a sequentially consistent atomic read-modify-write, a locked
  *   instruction) separates them, as the spec's "suitable memory barrier" asks.
  */
+import { SnapshotReader } from '../../util/snapshot-reader.ts';
 import type { GuestMemory } from '../../memory/guest-memory.ts';
 import { readDescriptorChain, type DescriptorChain, type DescriptorTable } from './descriptor-chain.ts';
 import { VirtqueueError } from './virtqueue-error.ts';
@@ -323,26 +324,7 @@ function initialConfig(maxSize: number): SplitQueueConfig {
 }
 
 /** Typed access to an untrusted snapshot object; every failure is BAD_SNAPSHOT naming the field. */
-function snapshotFields(snapshot: unknown): { integer(key: string, max: number): number; boolean(key: string): boolean } {
-  const bad = (problem: string): VirtqueueError =>
-    new VirtqueueError('BAD_SNAPSHOT', `the virtqueue snapshot ${problem}; restore only state saved by this version of Nimbus`);
-  if (typeof snapshot !== 'object' || snapshot === null || Array.isArray(snapshot)) throw bad('is not an object');
-  const record = snapshot as Record<string, unknown>;
-  if (record['version'] !== SPLIT_QUEUE_SNAPSHOT_VERSION) {
-    throw bad(`has version ${String(record['version'])}, expected ${SPLIT_QUEUE_SNAPSHOT_VERSION}`);
-  }
-  return {
-    integer(key, max) {
-      const value = record[key];
-      if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > max) {
-        throw bad(`field "${key}" is ${String(value)}, expected an integer from 0 to ${max}`);
-      }
-      return value;
-    },
-    boolean(key) {
-      const value = record[key];
-      if (typeof value !== 'boolean') throw bad(`field "${key}" is ${String(value)}, expected a boolean`);
-      return value;
-    },
-  };
+function snapshotFields(snapshot: unknown): SnapshotReader {
+  const fail = (message: string): VirtqueueError => new VirtqueueError('BAD_SNAPSHOT', message);
+  return new SnapshotReader(snapshot, 'the virtqueue snapshot', fail, SPLIT_QUEUE_SNAPSHOT_VERSION);
 }
