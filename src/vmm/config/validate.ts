@@ -4,6 +4,7 @@
  * (no guest memory, a disk without a backend, zero queues). Used by the CLI after parsing and by the REST API on
  * `vm.create`; every error is a ConfigError naming the CLI option and the JSON field.
  */
+import { VIRTIO_BLK_ID_BYTES } from '../../virtio/devices/block/virtio-blk-layout.ts';
 import { configError } from './config-error.ts';
 import { validateNuma, validatePciPlacement, validatePciSegments, validatePlatform } from './validate-platform.ts';
 import type {
@@ -25,8 +26,6 @@ const MAX_THREADS_PER_CORE = 2;
 const VIRTIO_MAX_QUEUE_SIZE = 32768;
 /** virtio-blk needs more than 2 descriptors per queue to advertise a usable seg_max. */
 const MINIMUM_BLOCK_QUEUE_SIZE = 2;
-/** Length of the virtio-blk ID string (VIRTIO_BLK_ID_BYTES). */
-const VIRTIO_BLK_ID_BYTES = 20;
 const VIRTIO_FS_TAG_LEN = 36;
 /** virtio-net minimum MTU (virtio spec). */
 const MIN_MTU = 1280;
